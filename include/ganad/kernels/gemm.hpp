@@ -1,0 +1,262 @@
+/// General matrix product C = alpha * op(A) * op(B) + beta * C in float or double, row-major
+/// with leading dimensions, plus an optional fused epilogue (bias, activation). Structure as
+/// in BLIS: B packed into kc x NR panels, A into MR x kc panels, an MR x NR register-blocked
+/// micro-kernel; threads own disjoint column (or row) ranges of C and every element is
+/// summed over k in the same order, so C is bit-identical for any number of threads.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+
+#include "ganad/core/tensor.hpp"
+#include "ganad/kernels/eltwise.hpp"
+#include "ganad/kernels/parallel.hpp"
+#include "ganad/kernels/simd.hpp"
+
+namespace ganad::kernels {
+
+/// op(X) = X or its transpose.
+enum class Trans { no, yes };
+
+/// Applied once to every element of C after the product: C[i, j] = act(C[i, j] + row_bias[i]
+/// + col_bias[j]). Null biases are skipped.
+template <class T>
+struct Epilogue {
+  const T* row_bias = nullptr;
+  const T* col_bias = nullptr;
+  Activation act = Activation::identity;
+  T slope = T(0);
+};
+
+/// Tuning constants per scalar type and SIMD arch (as Eigen's gebp_traits).
+template <class T>
+struct gemm_traits {
+  static constexpr int L = int(simd_width<T>);
+  static constexpr int NV = 2;  // SIMD registers across a tile row
+  static constexpr int NR = NV * L;
+  // MR x NV accumulators + NV B registers + 1 broadcast must fit the register file.
+  static constexpr int MR = simd_registers >= 32 ? 14 : 6;
+  static constexpr int KC = 256;
+  static constexpr int MC = MR * 12;
+  static constexpr int NC = 4096;
+};
+
+namespace detail {
+
+template <class T>
+struct GemmWorkspace {
+  aligned_vector<T> a, b;
+};
+/// One packing workspace per thread, grown once and reused: no allocation in steady state.
+template <class T>
+GemmWorkspace<T>& gemm_workspace() {
+  static thread_local GemmWorkspace<T> ws;
+  return ws;
+}
+
+/// Packs op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row panels, k-major, zero-padded rows.
+template <class T>
+void pack_a(Trans ta, const T* A, int lda, int i0, int p0, int mc, int kc, T* out) {
+  constexpr int MR = gemm_traits<T>::MR;
+  for (int ir = 0; ir < mc; ir += MR) {
+    const int rows = std::min(MR, mc - ir);
+    T* panel = out + std::size_t(ir) * kc;
+    if (ta == Trans::no) {
+      for (int i = 0; i < rows; ++i) {
+        const T* src = A + std::size_t(i0 + ir + i) * lda + p0;
+        for (int k = 0; k < kc; ++k) panel[std::size_t(k) * MR + i] = src[k];
+      }
+    } else {
+      for (int k = 0; k < kc; ++k) {
+        const T* src = A + std::size_t(p0 + k) * lda + i0 + ir;
+        T* dst = panel + std::size_t(k) * MR;
+        for (int i = 0; i < rows; ++i) dst[i] = src[i];
+      }
+    }
+    if (rows < MR)
+      for (int k = 0; k < kc; ++k)
+        for (int i = rows; i < MR; ++i) panel[std::size_t(k) * MR + i] = T(0);
+  }
+}
+
+/// Packs op(B)[p0 : p0+kc, j0 : j0+nc] into NR-column panels, k-major, zero-padded columns.
+template <class T>
+void pack_b(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int nc, T* out) {
+  constexpr int NR = gemm_traits<T>::NR;
+  for (int jr = 0; jr < nc; jr += NR) {
+    const int cols = std::min(NR, nc - jr);
+    T* panel = out + std::size_t(jr) * kc;
+    if (tb == Trans::no) {
+      for (int k = 0; k < kc; ++k) {
+        const T* src = B + std::size_t(p0 + k) * ldb + j0 + jr;
+        T* dst = panel + std::size_t(k) * NR;
+        int j = 0;
+        for (; j < cols; ++j) dst[j] = src[j];
+        for (; j < NR; ++j) dst[j] = T(0);
+      }
+    } else {
+      for (int j = 0; j < cols; ++j) {
+        const T* src = B + std::size_t(j0 + jr + j) * ldb + p0;
+        for (int k = 0; k < kc; ++k) panel[std::size_t(k) * NR + j] = src[k];
+      }
+      for (int k = 0; k < kc; ++k)
+        for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
+    }
+  }
+}
+
+/// How a tile's product merges into C.
+template <class T>
+struct TileStore {
+  T alpha, beta;
+  bool first;  // first k block: C = alpha*acc + beta*C (C not read when beta == 0)
+  bool last;   // last k block: apply the epilogue
+  Activation act;
+  T slope;
+};
+
+/// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
+/// the full MR x NR tile at c (row stride ldc). row_bias / col_bias point at this tile's
+/// entries (or are null).
+template <class T>
+inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
+                         const TileStore<T>& st, const T* row_bias, const T* col_bias) {
+  using Tr = gemm_traits<T>;
+  using V = simd<T>;
+  constexpr int MR = Tr::MR, NV = Tr::NV, L = Tr::L, NR = Tr::NR;
+  V acc[MR][NV];
+  [&]<int... I>(std::integer_sequence<int, I...>) {  // the C tile, for writing, while k runs
+    ((__builtin_prefetch(c + std::size_t(I) * ldc, 1), __builtin_prefetch(c + std::size_t(I) * ldc + NR - 1, 1)), ...);
+  }(std::make_integer_sequence<int, MR>{});
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((acc[I / NV][I % NV] = V(T(0))), ...);
+  }(std::make_integer_sequence<int, MR * NV>{});
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; ++k) {
+    V bv[NV];
+    [&]<int... J>(std::integer_sequence<int, J...>) {
+      ((bv[J] = V::load_aligned(b + J * L)), ...);
+    }(std::make_integer_sequence<int, NV>{});
+    [&]<int... I>(std::integer_sequence<int, I...>) {
+      ((acc[I / NV][I % NV] = fmadd(V(a[I / NV]), bv[I % NV], acc[I / NV][I % NV])), ...);
+    }(std::make_integer_sequence<int, MR * NV>{});
+    a += MR;
+    b += NR;
+  }
+  const V valpha(st.alpha), vbeta(st.beta);
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    (
+        [&] {
+          constexpr int i = I / NV, v = I % NV;
+          T* cp = c + std::size_t(i) * ldc + v * L;
+          V r = acc[i][v] * valpha;
+          if (st.first) {
+            if (st.beta != T(0)) r = fmadd(vbeta, load(cp), r);
+          } else {
+            r = load(cp) + r;
+          }
+          if (st.last) {
+            if (row_bias) r = r + V(row_bias[i]);
+            if (col_bias) r = r + load(col_bias + v * L);
+            r = activate<T>(st.act, st.slope, r);
+          }
+          store(cp, r);
+        }(),
+        ...);
+  }(std::make_integer_sequence<int, MR * NV>{});
+}
+
+/// micro_kernel on a tile that C cuts short (m < MR rows or n < NR columns): runs on a
+/// padded local copy, so edge elements see exactly the arithmetic of interior ones.
+template <class T>
+inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, int n,
+                        const TileStore<T>& st, const T* row_bias, const T* col_bias) {
+  using Tr = gemm_traits<T>;
+  constexpr int MR = Tr::MR, NR = Tr::NR;
+  alignas(64) T tile[MR * NR] = {};
+  alignas(64) T rb[MR] = {};
+  alignas(64) T cb[NR] = {};
+  const bool read_c = !st.first || st.beta != T(0);
+  if (read_c)
+    for (int i = 0; i < m; ++i) std::copy_n(c + std::size_t(i) * ldc, n, tile + i * NR);
+  if (row_bias) std::copy_n(row_bias, m, rb);
+  if (col_bias) std::copy_n(col_bias, n, cb);
+  micro_kernel<T>(kc, a, b, tile, NR, st, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
+  for (int i = 0; i < m; ++i) std::copy_n(tile + i * NR, n, c + std::size_t(i) * ldc);
+}
+
+/// The serial algorithm on the block C[m0:m1, n0:n1].
+template <class T>
+void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
+                int lda, const T* B, int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep) {
+  using Tr = gemm_traits<T>;
+  constexpr int MR = Tr::MR, NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
+  auto& ws = gemm_workspace<T>();
+  const std::size_t need_a = std::size_t(MC) * KC, need_b = std::size_t(KC) * (NC + NR);
+  if (ws.a.size() < need_a) ws.a.resize(need_a);
+  if (ws.b.size() < need_b) ws.b.resize(need_b);
+  T* pa = ws.a.data();
+  T* pb = ws.b.data();
+  for (int jc = n0; jc < n1; jc += NC) {
+    const int nc = std::min(NC, n1 - jc);
+    int pc = 0;
+    do {  // at least once, so K == 0 still applies beta and the epilogue
+      const int kc = std::min(KC, K - pc);
+      const TileStore<T> st{alpha, beta, pc == 0, pc + kc >= K, ep.act, ep.slope};
+      pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
+      for (int ic = m0; ic < m1; ic += MC) {
+        const int mc = std::min(MC, m1 - ic);
+        pack_a(ta, A, lda, ic, pc, mc, kc, pa);
+        for (int jr = 0; jr < nc; jr += NR) {
+          const int n = std::min(NR, nc - jr);
+          const T* bpanel = pb + std::size_t(jr) * kc;
+          const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int m = std::min(MR, mc - ir);
+            T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
+            const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
+            if (m == MR && n == NR)
+              micro_kernel<T>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb);
+            else
+              edge_kernel<T>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, m, n, st, rbias, cb);
+          }
+        }
+      }
+      pc += KC;
+    } while (pc < K);
+  }
+}
+
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C, then the epilogue. Row-major: op(A) is M x K
+/// (A is M x K with lda >= K, or K x M with lda >= M when transposed), op(B) is K x N, C is
+/// M x N with ldc >= N. beta == 0 never reads C (NaN there is ignored). C must not alias A
+/// or B. Any M, N, K >= 0.
+template <class T>
+void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+          int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
+  using Tr = gemm_traits<T>;
+  if (M <= 0 || N <= 0) return;
+  const int threads = num_threads();
+  const double work = 2.0 * M * N * std::max(K, 1);
+  const int n_tiles = (N + Tr::NR - 1) / Tr::NR, m_tiles = (M + Tr::MR - 1) / Tr::MR;
+  // Split C into column ranges (A is packed by every thread, B by one) unless there are too
+  // few column tiles; boundaries fall on whole tiles.
+  const bool split_n = n_tiles >= 2 * threads || n_tiles >= m_tiles;
+  const int tiles = split_n ? n_tiles : m_tiles;
+  int parts = std::min(threads, tiles);
+  if (work < 4.0 * parallel_min_work) parts = 1;
+  parallel_for(parts, work, [&](std::ptrdiff_t p) {
+    const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
+    if (split_n)
+      detail::gemm_block<T>(ta, tb, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda,
+                            B, ldb, beta, C, ldc, ep);
+    else
+      detail::gemm_block<T>(ta, tb, t0 * Tr::MR, std::min(M, t1 * Tr::MR), 0, N, K, alpha, A, lda,
+                            B, ldb, beta, C, ldc, ep);
+  });
+}
+
+}  // namespace ganad::kernels
