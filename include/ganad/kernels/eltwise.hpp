@@ -187,17 +187,18 @@ void scale(std::size_t n, T a, T* x) {
 }
 
 /// Settings of one Adam step, with the bias corrections folded in by the optimizer:
-/// p -= step_size * m / (sqrt(v) * inv_sqrt_bias2 + eps), as PyTorch computes it.
+/// p -= step_size * m / (sqrt(v) * inv_sqrt_bias2 + eps), as PyTorch computes it. The
+/// optimizer computes 1 - beta in double (as PyTorch does), not in T.
 template <class T>
 struct AdamStep {
-  T beta1, beta2, step_size, inv_sqrt_bias2, eps, weight_decay;
+  T beta1, beta2, one_minus_beta1, one_minus_beta2, step_size, inv_sqrt_bias2, eps, weight_decay;
 };
 
 /// One Adam update of n parameters p from gradients g, moments m and v updated in place.
 template <class T>
 void adam_update(std::size_t n, const AdamStep<T>& s, const T* g, T* p, T* m, T* v) {
   using B = simd<T>;
-  const B b1(s.beta1), b2(s.beta2), one_b1(T(1) - s.beta1), one_b2(T(1) - s.beta2),
+  const B b1(s.beta1), b2(s.beta2), one_b1(s.one_minus_beta1), one_b2(s.one_minus_beta2),
       lr(s.step_size), ib2(s.inv_sqrt_bias2), eps(s.eps), wd(s.weight_decay);
   detail::parallel_simd_for<T, 1, 3>(n, 12.0, {g}, {p, m, v}, [&](auto in, auto out) {
     B vg = load(in[0]);

@@ -8,7 +8,8 @@
 
 // GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the
 // _mm512_undefined_ps() operand, GCC PR 105593) wherever they are inlined. The warning is
-// attributed to the intrinsic headers, so silencing it across their inclusion is enough.
+// attributed to the intrinsic headers, so silencing it across their inclusion is enough,
+// provided ganad is included before anything else that includes <immintrin.h> (Eigen).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
