@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "ganad/core/tensor.hpp"
@@ -29,16 +30,20 @@ struct Epilogue {
   T slope = T(0);
 };
 
-/// Tuning constants per scalar type and SIMD arch (as Eigen's gebp_traits).
+/// Tuning constants per scalar type and SIMD arch (as Eigen's gebp_traits). Measured on the
+/// AVX-512 machines here (docs/benchmarks.md): an 8 x 2L tile (16 accumulators) beat 14 x 2L,
+/// 12 x 2L, 10 x 2L, 8 x 3L and 6 x 4L on every DCGAN shape, by 5-30%, and KC = 256 beat
+/// 192, 320 and 384. A 7-row tile serves M = 49 (ConvTranspose 64->1, k7), which 8 pads to 56.
 template <class T>
 struct gemm_traits {
   static constexpr int L = int(simd_width<T>);
   static constexpr int NV = 2;  // SIMD registers across a tile row
   static constexpr int NR = NV * L;
   // MR x NV accumulators + NV B registers + 1 broadcast must fit the register file.
-  static constexpr int MR = simd_registers >= 32 ? 14 : 6;
+  static constexpr int MR = simd_registers >= 32 ? 8 : 6;
+  static constexpr int MR_short = simd_registers >= 32 ? 7 : 4;  // used when it pads fewer rows
   static constexpr int KC = 256;
-  static constexpr int MC = MR * 12;
+  static constexpr int MC = 168;  // a multiple of both row tiles
   static constexpr int NC = 4096;
 };
 
@@ -56,9 +61,8 @@ GemmWorkspace<T>& gemm_workspace() {
 }
 
 /// Packs op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row panels, k-major, zero-padded rows.
-template <class T>
+template <class T, int MR>
 void pack_a(Trans ta, const T* A, int lda, int i0, int p0, int mc, int kc, T* out) {
-  constexpr int MR = gemm_traits<T>::MR;
   for (int ir = 0; ir < mc; ir += MR) {
     const int rows = std::min(MR, mc - ir);
     T* panel = out + std::size_t(ir) * kc;
@@ -80,29 +84,28 @@ void pack_a(Trans ta, const T* A, int lda, int i0, int p0, int mc, int kc, T* ou
   }
 }
 
-/// Packs op(B)[p0 : p0+kc, j0 : j0+nc] into NR-column panels, k-major, zero-padded columns.
+/// Packs op(B)[p0 : p0+kc, j0 : j0+cols] (cols <= NR) into one k-major NR-column panel,
+/// zero-padded, and prefetches the source of the next panel.
 template <class T>
-void pack_b(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int nc, T* out) {
+void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int cols, T* panel) {
   constexpr int NR = gemm_traits<T>::NR;
-  for (int jr = 0; jr < nc; jr += NR) {
-    const int cols = std::min(NR, nc - jr);
-    T* panel = out + std::size_t(jr) * kc;
-    if (tb == Trans::no) {
-      for (int k = 0; k < kc; ++k) {
-        const T* src = B + std::size_t(p0 + k) * ldb + j0 + jr;
-        T* dst = panel + std::size_t(k) * NR;
-        int j = 0;
-        for (; j < cols; ++j) dst[j] = src[j];
-        for (; j < NR; ++j) dst[j] = T(0);
-      }
-    } else {
-      for (int j = 0; j < cols; ++j) {
-        const T* src = B + std::size_t(j0 + jr + j) * ldb + p0;
-        for (int k = 0; k < kc; ++k) panel[std::size_t(k) * NR + j] = src[k];
-      }
-      for (int k = 0; k < kc; ++k)
-        for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
+  if (tb == Trans::no) {
+    for (int k = 0; k < kc; ++k) {
+      const T* src = B + std::size_t(p0 + k) * ldb + j0;
+      __builtin_prefetch(src + NR);
+      __builtin_prefetch(src + 2 * NR - 1);
+      T* dst = panel + std::size_t(k) * NR;
+      int j = 0;
+      for (; j < cols; ++j) dst[j] = src[j];
+      for (; j < NR; ++j) dst[j] = T(0);
     }
+  } else {
+    for (int j = 0; j < cols; ++j) {
+      const T* src = B + std::size_t(j0 + j) * ldb + p0;
+      for (int k = 0; k < kc; ++k) panel[std::size_t(k) * NR + j] = src[k];
+    }
+    for (int k = 0; k < kc; ++k)
+      for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
   }
 }
 
@@ -112,6 +115,7 @@ struct TileStore {
   T alpha, beta;
   bool first;  // first k block: C = alpha*acc + beta*C (C not read when beta == 0)
   bool last;   // last k block: apply the epilogue
+  bool stream;  // first, last and beta == 0 on a large, aligned C: store past the caches
   Activation act;
   T slope;
 };
@@ -119,12 +123,12 @@ struct TileStore {
 /// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
 /// the full MR x NR tile at c (row stride ldc). row_bias / col_bias point at this tile's
 /// entries (or are null).
-template <class T>
-inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
+template <class T, int MR>
+[[gnu::always_inline]] inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
                          const TileStore<T>& st, const T* row_bias, const T* col_bias) {
   using Tr = gemm_traits<T>;
   using V = simd<T>;
-  constexpr int MR = Tr::MR, NV = Tr::NV, L = Tr::L, NR = Tr::NR;
+  constexpr int NV = Tr::NV, L = Tr::L, NR = Tr::NR;
   V acc[MR][NV];
   [&]<int... I>(std::integer_sequence<int, I...>) {  // the C tile, for writing, while k runs
     ((__builtin_prefetch(c + std::size_t(I) * ldc, 1), __builtin_prefetch(c + std::size_t(I) * ldc + NR - 1, 1)), ...);
@@ -145,9 +149,9 @@ inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T
     b += NR;
   }
   const V valpha(st.alpha), vbeta(st.beta);
-  [&]<int... I>(std::integer_sequence<int, I...>) {
+  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
     (
-        [&] {
+        [&]() __attribute__((always_inline)) {
           constexpr int i = I / NV, v = I % NV;
           T* cp = c + std::size_t(i) * ldc + v * L;
           V r = acc[i][v] * valpha;
@@ -161,7 +165,8 @@ inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T
             if (col_bias) r = r + load(col_bias + v * L);
             r = activate<T>(st.act, st.slope, r);
           }
-          store(cp, r);
+          if (st.stream) stream_store(cp, r);
+          else store(cp, r);
         }(),
         ...);
   }(std::make_integer_sequence<int, MR * NV>{});
@@ -169,11 +174,10 @@ inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T
 
 /// micro_kernel on a tile that C cuts short (m < MR rows or n < NR columns): runs on a
 /// padded local copy, so edge elements see exactly the arithmetic of interior ones.
-template <class T>
+template <class T, int MR>
 inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, int n,
                         const TileStore<T>& st, const T* row_bias, const T* col_bias) {
-  using Tr = gemm_traits<T>;
-  constexpr int MR = Tr::MR, NR = Tr::NR;
+  constexpr int NR = gemm_traits<T>::NR;
   alignas(64) T tile[MR * NR] = {};
   alignas(64) T rb[MR] = {};
   alignas(64) T cb[NR] = {};
@@ -182,16 +186,22 @@ inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, in
     for (int i = 0; i < m; ++i) std::copy_n(c + std::size_t(i) * ldc, n, tile + i * NR);
   if (row_bias) std::copy_n(row_bias, m, rb);
   if (col_bias) std::copy_n(col_bias, n, cb);
-  micro_kernel<T>(kc, a, b, tile, NR, st, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
+  TileStore<T> local = st;
+  local.stream = false;
+  micro_kernel<T, MR>(kc, a, b, tile, NR, local, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
   for (int i = 0; i < m; ++i) std::copy_n(tile + i * NR, n, c + std::size_t(i) * ldc);
 }
 
-/// The serial algorithm on the block C[m0:m1, n0:n1].
-template <class T>
+/// The serial algorithm on the block C[m0:m1, n0:n1]. B panels are packed while the first
+/// row block computes with them (the packing's memory reads overlap the FMAs, and each
+/// panel is still in L1 when first used), then reused by the other row blocks.
+template <class T, int MR>
 void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
-                int lda, const T* B, int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep) {
+                int lda, const T* B, int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep,
+                bool stream_c) {
   using Tr = gemm_traits<T>;
-  constexpr int MR = Tr::MR, NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
+  constexpr int NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
+  static_assert(MC % MR == 0, "gemm_traits: MC must be a multiple of every row tile");
   auto& ws = gemm_workspace<T>();
   const std::size_t need_a = std::size_t(MC) * KC, need_b = std::size_t(KC) * (NC + NR);
   if (ws.a.size() < need_a) ws.a.resize(need_a);
@@ -203,29 +213,62 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
     int pc = 0;
     do {  // at least once, so K == 0 still applies beta and the epilogue
       const int kc = std::min(KC, K - pc);
-      const TileStore<T> st{alpha, beta, pc == 0, pc + kc >= K, ep.act, ep.slope};
-      pack_b(tb, B, ldb, pc, jc, kc, nc, pb);
+      const bool first = pc == 0, last = pc + kc >= K;
+      const TileStore<T> st{alpha, beta, first, last, stream_c && first && last && beta == T(0), ep.act, ep.slope};
       for (int ic = m0; ic < m1; ic += MC) {
         const int mc = std::min(MC, m1 - ic);
-        pack_a(ta, A, lda, ic, pc, mc, kc, pa);
+        pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
         for (int jr = 0; jr < nc; jr += NR) {
           const int n = std::min(NR, nc - jr);
-          const T* bpanel = pb + std::size_t(jr) * kc;
+          T* bpanel = pb + std::size_t(jr) * kc;
+          if (ic == m0) pack_b_panel(tb, B, ldb, pc, jc + jr, kc, n, bpanel);
           const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
           for (int ir = 0; ir < mc; ir += MR) {
             const int m = std::min(MR, mc - ir);
             T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
             const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
             if (m == MR && n == NR)
-              micro_kernel<T>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb);
+              micro_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb);
             else
-              edge_kernel<T>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, m, n, st, rbias, cb);
+              edge_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, m, n, st, rbias, cb);
           }
         }
       }
       pc += KC;
     } while (pc < K);
   }
+  if (stream_c) stream_fence();
+}
+
+/// Splits C over the threads and runs gemm_block on each part with row tile MR.
+template <class T, int MR>
+void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep) {
+  using Tr = gemm_traits<T>;
+  const int threads = num_threads();
+  const double work = 2.0 * M * N * std::max(K, 1);
+  const int n_tiles = (N + Tr::NR - 1) / Tr::NR, m_tiles = (M + MR - 1) / MR;
+  // Split C into column ranges (A is packed by every thread, B by one) unless there are too
+  // few column tiles; boundaries fall on whole tiles.
+  const bool split_n = n_tiles >= 2 * threads || n_tiles >= m_tiles;
+  const int tiles = split_n ? n_tiles : m_tiles;
+  int parts = std::min(threads, tiles);
+  if (work < 4.0 * parallel_min_work) parts = 1;
+  // A large C written once (one k block, beta == 0) goes past the caches: it would not stay
+  // there anyway, and a normal store first reads every line (read-for-ownership).
+  const bool stream_c = has_stream_store && K <= Tr::KC && beta == T(0) &&
+                        double(M) * N * sizeof(T) >= 2.0 * (1 << 20) &&
+                        reinterpret_cast<std::uintptr_t>(C) % 64 == 0 &&
+                        (std::size_t(ldc) * sizeof(T)) % 64 == 0;
+  parallel_for(parts, work, [&](std::ptrdiff_t p) {
+    const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
+    if (split_n)
+      gemm_block<T, MR>(ta, tb, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda, B,
+                        ldb, beta, C, ldc, ep, stream_c);
+    else
+      gemm_block<T, MR>(ta, tb, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, A, lda, B, ldb,
+                        beta, C, ldc, ep, stream_c);
+  });
 }
 
 }  // namespace detail
@@ -239,24 +282,12 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
           int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
   using Tr = gemm_traits<T>;
   if (M <= 0 || N <= 0) return;
-  const int threads = num_threads();
-  const double work = 2.0 * M * N * std::max(K, 1);
-  const int n_tiles = (N + Tr::NR - 1) / Tr::NR, m_tiles = (M + Tr::MR - 1) / Tr::MR;
-  // Split C into column ranges (A is packed by every thread, B by one) unless there are too
-  // few column tiles; boundaries fall on whole tiles.
-  const bool split_n = n_tiles >= 2 * threads || n_tiles >= m_tiles;
-  const int tiles = split_n ? n_tiles : m_tiles;
-  int parts = std::min(threads, tiles);
-  if (work < 4.0 * parallel_min_work) parts = 1;
-  parallel_for(parts, work, [&](std::ptrdiff_t p) {
-    const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
-    if (split_n)
-      detail::gemm_block<T>(ta, tb, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda,
-                            B, ldb, beta, C, ldc, ep);
-    else
-      detail::gemm_block<T>(ta, tb, t0 * Tr::MR, std::min(M, t1 * Tr::MR), 0, N, K, alpha, A, lda,
-                            B, ldb, beta, C, ldc, ep);
-  });
+  // Row tile: the short one when it pads fewer rows (M = 49), else the tall one.
+  const auto padded = [M](int mr) { return (M + mr - 1) / mr * mr; };
+  if (padded(Tr::MR_short) < padded(Tr::MR))
+    detail::gemm_split<T, Tr::MR_short>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  else
+    detail::gemm_split<T, Tr::MR>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 
 }  // namespace ganad::kernels

@@ -16,7 +16,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <xsimd/xsimd.hpp>
-#if defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 #if defined(__GNUC__) && !defined(__clang__)
@@ -90,6 +90,40 @@ template <class T>
 inline simd<T> abs(const simd<T>& a) {
   return xsimd::abs(a);
 }
+/// Stores to 64-byte aligned p bypassing the caches (no read-for-ownership of the line):
+/// for large outputs written once. Falls back to an aligned store without AVX/AVX-512.
+/// Call stream_fence() before other threads read what was streamed.
+template <class T>
+inline void stream_store(T* p, const simd<T>& v) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, simd_arch>) {
+    if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, v);
+    else _mm512_stream_pd(p, v);
+    return;
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (std::is_base_of_v<xsimd::avx, simd_arch> && !std::is_base_of_v<xsimd::avx512f, simd_arch>) {
+    if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(p, v);
+    else _mm256_stream_pd(p, v);
+    return;
+  }
+#endif
+  v.store_aligned(p);
+}
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+/// Whether stream_store has a non-temporal form here.
+inline constexpr bool has_stream_store =
+#if defined(__AVX__)
+    true;
+#else
+    false;
+#endif
+
 /// x > 0 ? a : b, lane by lane.
 template <class T>
 inline simd<T> select_positive(const simd<T>& x, const simd<T>& a, const simd<T>& b) {
