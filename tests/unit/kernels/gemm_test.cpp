@@ -157,3 +157,21 @@ TEST_CASE("gemm: bit-identical results on 1, 2 and 3 threads", "[kernel][gemm][p
   }
   set_num_threads(saved);
 }
+
+TEST_CASE("gemm: a large write-once C (streaming stores) matches the reference", "[kernel][gemm]") {
+  // >= 2 MiB, 64-byte aligned, K <= KC, beta = 0: the path that stores past the caches.
+  const int m = 517, n = 1056, k = 45;
+  aligned_vector<float> a(std::size_t(m) * k), b(std::size_t(k) * n), c(std::size_t(m) * n, std::numeric_limits<float>::quiet_NaN());
+  test::fill_uniform<float>(a, 1);
+  test::fill_uniform<float>(b, 2);
+  auto bias = test::uniform_vector<float>(n, 3);
+  kernels::gemm<float>(Trans::no, Trans::no, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n,
+                       {.col_bias = bias.data(), .act = kernels::Activation::leaky_relu, .slope = 0.2f});
+  std::vector<float> want(std::size_t(m) * n);
+  kernels::reference::gemm<float>(Trans::no, Trans::no, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, want.data(), n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      const float w = kernels::reference::activate(kernels::Activation::leaky_relu, 0.2f, want[std::size_t(i) * n + j] + bias[j]);
+      REQUIRE(std::abs(c[std::size_t(i) * n + j] - w) <= 4 * std::numeric_limits<float>::epsilon() * k);
+    }
+}
