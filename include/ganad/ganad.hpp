@@ -12,6 +12,8 @@
 #include "ganad/kernels/parallel.hpp"
 #include "ganad/kernels/simd.hpp"
 #include "ganad/layers/activations.hpp"
+#include "ganad/layers/conv2d.hpp"
+#include "ganad/layers/conv_transpose2d.hpp"
 #include "ganad/layers/dense.hpp"
 #include "ganad/layers/reshape.hpp"
 #include "ganad/nn/sequential.hpp"

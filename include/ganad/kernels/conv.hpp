@@ -1,0 +1,112 @@
+/// The primitives both convolution layers are built from: im2col and col2im over a batch,
+/// for any kernel size, stride and (asymmetric) padding, and the permutations between
+/// batch-major NCHW and channel-major [C][N*H*W] layouts. One ConvGeometry describes a
+/// convolution from its "image" side (C x H x W, zero-padded) to its "column" side (OH x OW).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "ganad/kernels/parallel.hpp"
+
+namespace ganad::kernels {
+
+/// A K x K convolution with stride S over a C x H x W image padded by pad_top / pad_left
+/// (the padding after is whatever out_height / out_width imply). Conv2D maps image -> columns;
+/// ConvTranspose2D maps columns -> image with the same geometry.
+struct ConvGeometry {
+  int channels, height, width;
+  int kernel, stride;
+  int pad_top, pad_left;
+  int out_height, out_width;
+
+  [[nodiscard]] constexpr int image_size() const { return height * width; }
+  [[nodiscard]] constexpr int out_size() const { return out_height * out_width; }
+  [[nodiscard]] constexpr int col_rows() const { return channels * kernel * kernel; }
+};
+
+/// cols[(c, kh, kw)][n * OH*OW + oh * OW + ow] = image[n, c, oh*S - pad_top + kh, ow*S - pad_left + kw]
+/// (0 outside the image). images: batch x C x H x W. cols: col_rows() x (batch * out_size()).
+template <class T>
+void im2col(const ConvGeometry& g, int batch, const T* images, T* cols) {
+  const int K = g.kernel, S = g.stride, OW = g.out_width, ohw = g.out_size();
+  const std::size_t ld = std::size_t(batch) * ohw;
+  parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
+    const int c = int(row) / (K * K), kh = int(row) / K % K, kw = int(row) % K;
+    // Output columns ow whose input column iw = ow*S - pad_left + kw lies inside [0, W).
+    const int ow_begin = std::clamp((g.pad_left - kw + S - 1) / S, 0, OW);
+    const int ow_end = std::clamp((g.width + g.pad_left - kw + S - 1) / S, ow_begin, OW);
+    for (int n = 0; n < batch; ++n) {
+      const T* img = images + (std::size_t(n) * g.channels + c) * g.image_size();
+      T* dst = cols + std::size_t(row) * ld + std::size_t(n) * ohw;
+      for (int oh = 0; oh < g.out_height; ++oh, dst += OW) {
+        const int ih = oh * S - g.pad_top + kh;
+        if (ih < 0 || ih >= g.height) {
+          std::fill(dst, dst + OW, T(0));
+          continue;
+        }
+        const T* src = img + std::size_t(ih) * g.width - g.pad_left + kw;
+        std::fill(dst, dst + ow_begin, T(0));
+        if (S == 1) std::memcpy(dst + ow_begin, src + ow_begin, sizeof(T) * (ow_end - ow_begin));
+        else
+          for (int ow = ow_begin; ow < ow_end; ++ow) dst[ow] = src[std::size_t(ow) * S];
+        std::fill(dst + ow_end, dst + OW, T(0));
+      }
+    }
+  });
+}
+
+/// The adjoint of im2col: image[n, c, ih, iw] = sum of every cols entry im2col would have
+/// read from there. Overwrites images. Each (n, c) plane is summed in a fixed order (kh, kw,
+/// oh, ow), so the result does not depend on the number of threads.
+template <class T>
+void col2im(const ConvGeometry& g, int batch, const T* cols, T* images) {
+  const int K = g.kernel, S = g.stride, OW = g.out_width, ohw = g.out_size();
+  const std::size_t ld = std::size_t(batch) * ohw;
+  parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
+    const int n = int(nc / g.channels), c = int(nc % g.channels);
+    T* img = images + std::size_t(nc) * g.image_size();
+    std::fill(img, img + g.image_size(), T(0));
+    for (int kh = 0; kh < K; ++kh)
+      for (int kw = 0; kw < K; ++kw) {
+        const int ow_begin = std::clamp((g.pad_left - kw + S - 1) / S, 0, OW);
+        const int ow_end = std::clamp((g.width + g.pad_left - kw + S - 1) / S, ow_begin, OW);
+        const T* src = cols + (std::size_t(c) * K * K + kh * K + kw) * ld + std::size_t(n) * ohw;
+        for (int oh = 0; oh < g.out_height; ++oh) {
+          const int ih = oh * S - g.pad_top + kh;
+          if (ih < 0 || ih >= g.height) continue;
+          T* dst = img + std::size_t(ih) * g.width - g.pad_left + kw;
+          const T* s = src + std::size_t(oh) * OW;
+          if (S == 1)
+            for (int ow = ow_begin; ow < ow_end; ++ow) dst[ow] += s[ow];
+          else
+            for (int ow = ow_begin; ow < ow_end; ++ow) dst[std::size_t(ow) * S] += s[ow];
+        }
+      }
+  });
+}
+
+/// cm[c][n * spatial + s] = nchw[n][c][s].
+template <class T>
+void to_channel_major(int batch, int channels, int spatial, const T* nchw, T* cm) {
+  const std::size_t ld = std::size_t(batch) * spatial;
+  parallel_for(channels, double(batch) * channels * spatial, [&](std::ptrdiff_t c) {
+    for (int n = 0; n < batch; ++n)
+      std::memcpy(cm + std::size_t(c) * ld + std::size_t(n) * spatial,
+                  nchw + (std::size_t(n) * channels + c) * spatial, sizeof(T) * spatial);
+  });
+}
+
+/// nchw[n][c][s] = cm[c][n * spatial + s].
+template <class T>
+void from_channel_major(int batch, int channels, int spatial, const T* cm, T* nchw) {
+  const std::size_t ld = std::size_t(batch) * spatial;
+  parallel_for(channels, double(batch) * channels * spatial, [&](std::ptrdiff_t c) {
+    for (int n = 0; n < batch; ++n)
+      std::memcpy(nchw + (std::size_t(n) * channels + c) * spatial,
+                  cm + std::size_t(c) * ld + std::size_t(n) * spatial, sizeof(T) * spatial);
+  });
+}
+
+}  // namespace ganad::kernels
