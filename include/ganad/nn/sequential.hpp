@@ -66,6 +66,13 @@ struct batches_of<std::tuple<Ls...>> {
 template <class L>
 concept HasTrainingMode = requires(L& l) { l.set_training(true); };
 template <class L>
+concept HasState = requires(L& l) { { l.state() } -> std::convertible_to<std::span<typename L::scalar_type>>; };
+template <class L>
+constexpr std::size_t state_count_of() {
+  if constexpr (HasState<L>) return L::state_count;
+  else return 0;
+}
+template <class L>
 concept HasInitialize = requires(L& l, Rng& rng) { l.initialize(Init::pytorch, rng); };
 
 }  // namespace detail
@@ -106,6 +113,10 @@ class Sequential {
 
  public:
   static constexpr std::size_t param_count = param_offsets[depth];
+  /// Values that are saved but not trained (BatchNorm's running statistics).
+  static constexpr std::size_t state_count = []<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::size_t(0) + ... + detail::state_count_of<layer_type<I>>());
+  }(std::make_index_sequence<depth>{});
   static constexpr std::string_view name() { return "Sequential"; }
 
   /// Parameters drawn from `init.seed` by `init.scheme` (PyTorch's defaults unless told).
@@ -207,6 +218,13 @@ class Sequential {
 
   template <std::size_t I>
   [[nodiscard]] auto& layer() { return std::get<I>(layers_); }
+  /// Calls f(std::span<T>) on the state of every layer that has some, in layer order.
+  template <class F>
+  void for_each_state(F&& f) {
+    for_each_layer([&](auto& l) {
+      if constexpr (detail::HasState<std::remove_cvref_t<decltype(l)>>) f(l.state());
+    });
+  }
   template <class F>
   void for_each_layer(F&& f) {
     std::apply([&](auto&... l) { (f(l), ...); }, layers_);
