@@ -31,5 +31,41 @@ def gemm_table(path):
     print(f"(GFLOP/s, medians; {context.get('num_cpus')} CPUs, {context.get('mhz_per_cpu')} MHz)")
 
 
+def pytorch_times(path):
+    info, times = {}, {}
+    for line in open(path):
+        rec = json.loads(line)
+        if rec["bench"] == "info":
+            info = rec
+        else:
+            times[(rec["name"], rec["threads"])] = rec["ms"]
+    return info, times
+
+
+def side_by_side(prefix, json_path, torch_path, title):
+    context, rows = medians(json_path)
+    info, torch_ms = pytorch_times(torch_path)
+    peak = None
+    print(title)
+    print(f"PyTorch {info.get('torch')} (BLAS {info.get('blas')}, oneDNN {info.get('mkldnn')}), same batch and threads")
+    print(f"{'case':40} {'thr':>3} {'ganad ms':>9} {'torch ms':>9} {'speedup':>8} {'GFLOP/s':>8} {'% peak':>7}")
+    for name, b in rows.items():
+        if not name.startswith(prefix):
+            continue
+        case, threads = name[len(prefix):].rsplit("/t", 1)
+        threads = int(threads.split("/")[0])
+        ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
+        peak = b["peak_GFLOPS"] / threads
+        t = torch_ms.get((case, threads))
+        speedup = f"{t / ms:8.2f}" if t else "       -"
+        tstr = f"{t:9.2f}" if t else "        -"
+        print(f"{case:40} {threads:>3} {ms:9.2f} {tstr} {speedup} {b['GFLOPS']:8.1f} {100 * b['GFLOPS'] / (b['peak_GFLOPS']):6.1f}%")
+    if peak:
+        print(f"(medians; single-core FMA peak measured in the ganad run: {peak:.1f} GFLOP/s; speedup = PyTorch ms / ganad ms)")
+
+
 if __name__ == "__main__":
-    {"gemm": gemm_table}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "gemm":
+        gemm_table(sys.argv[2])
+    elif sys.argv[1] == "layers":
+        side_by_side("layer/", sys.argv[2], sys.argv[3], "Layers of the seed's DCGAN (forward; forward + backward as training runs it)")

@@ -100,12 +100,19 @@ void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int col
       for (; j < NR; ++j) dst[j] = T(0);
     }
   } else {
-    for (int j = 0; j < cols; ++j) {
-      const T* src = B + std::size_t(j0 + j) * ldb + p0;
-      for (int k = 0; k < kc; ++k) panel[std::size_t(k) * NR + j] = src[k];
+    // A transpose: 16-deep blocks keep both the reads (cols rows) and writes in L1 lines.
+    constexpr int KB = 16;
+    for (int k0 = 0; k0 < kc; k0 += KB) {
+      const int kb = std::min(KB, kc - k0);
+      for (int j = 0; j < cols; ++j) {
+        const T* src = B + std::size_t(j0 + j) * ldb + p0 + k0;
+        T* dst = panel + std::size_t(k0) * NR + j;
+        for (int k = 0; k < kb; ++k) dst[std::size_t(k) * NR] = src[k];
+      }
     }
-    for (int k = 0; k < kc; ++k)
-      for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
+    if (cols < NR)
+      for (int k = 0; k < kc; ++k)
+        for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
   }
 }
 
@@ -271,6 +278,48 @@ void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
   });
 }
 
+/// Matrix-vector cases (N == 1 or M == 1), where a register tile would compute 32 or 8
+/// columns/rows to keep one. Each output is one dot product, summed in SIMD lanes and then
+/// reduced in a fixed order; outputs are split over threads, so results are thread-independent.
+template <class T>
+void gemv(int rows, int K, const T* a, std::ptrdiff_t a_row, std::ptrdiff_t a_k, const T* x,
+          std::ptrdiff_t x_k, T alpha, T beta, T* y, std::ptrdiff_t y_stride, const Epilogue<T>& ep,
+          bool bias_per_row) {
+  const bool contiguous = a_k == 1 && x_k == 1;
+  parallel_for(rows, 2.0 * rows * K, [&](std::ptrdiff_t i) {
+    const T* ai = a + i * a_row;
+    T dot;
+    if (contiguous) {
+      constexpr int L = int(simd_width<T>);
+      simd<T> acc(T(0));
+      int k = 0;
+      for (; k + L <= K; k += L) acc = fmadd(load(ai + k), load(x + k), acc);
+      dot = reduce_sum(acc);
+      for (; k < K; ++k) dot += ai[k] * x[k];
+    } else {
+      dot = T(0);
+      for (int k = 0; k < K; ++k) dot += ai[k * a_k] * x[k * x_k];
+    }
+    T& out = y[i * y_stride];
+    T v = alpha * dot + (beta == T(0) ? T(0) : beta * out);
+    if (ep.row_bias) v += bias_per_row ? ep.row_bias[i] : ep.row_bias[0];
+    if (ep.col_bias) v += bias_per_row ? ep.col_bias[0] : ep.col_bias[i];
+    alignas(64) T lane[simd_width<T>] = {v};
+    store(lane, activate<T>(ep.act, ep.slope, load(lane)));  // the same activation code as tiles
+    out = lane[0];
+  });
+}
+
+/// y (n, contiguous) = beta y + alpha sum_k coef[k * coef_stride] rows[k * row_stride + 0..n):
+/// the other matrix-vector form, a combination of contiguous rows, added in k order.
+template <class T>
+void combine_rows(int n, int K, const T* rows, std::ptrdiff_t row_stride, const T* coef,
+                  std::ptrdiff_t coef_stride, T alpha, T beta, T* y) {
+  if (beta == T(0)) std::fill(y, y + n, T(0));
+  else if (beta != T(1)) scale<T>(std::size_t(n), beta, y);
+  for (int k = 0; k < K; ++k) axpy<T>(std::size_t(n), alpha * coef[k * coef_stride], rows + k * row_stride, y);
+}
+
 }  // namespace detail
 
 /// C = alpha * op(A) * op(B) + beta * C, then the epilogue. Row-major: op(A) is M x K
@@ -282,6 +331,27 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
           int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
   using Tr = gemm_traits<T>;
   if (M <= 0 || N <= 0) return;
+  // Matrix-vector products go to gemv when its reads are contiguous; strided ones (a column
+  // of a row-major matrix) are faster through the tiles, which pack them once.
+  if (N == 1 && K > 0 && ta == Trans::no) {  // C[i] = op(A) row i . op(B) column 0
+    detail::gemv<T>(M, K, A, ta == Trans::no ? lda : 1, ta == Trans::no ? 1 : lda, B, tb == Trans::no ? ldb : 1,
+                    alpha, beta, C, ldc, ep, true);
+    return;
+  }
+  const bool plain_epilogue = !ep.row_bias && !ep.col_bias && ep.act == Activation::identity;
+  if (N == 1 && K > 0 && ta == Trans::yes && ldc == 1 && plain_epilogue) {  // C = sum_k b[k] A[k, :]
+    detail::combine_rows<T>(M, K, A, lda, B, tb == Trans::no ? ldb : 1, alpha, beta, C);
+    return;
+  }
+  if (M == 1 && K > 0 && tb == Trans::no && plain_epilogue) {  // C = sum_k a[k] B[k, :]
+    detail::combine_rows<T>(N, K, B, ldb, A, ta == Trans::no ? 1 : lda, alpha, beta, C);
+    return;
+  }
+  if (M == 1 && K > 0 && tb == Trans::yes) {  // C[j] = op(A) row 0 . op(B) column j
+    detail::gemv<T>(N, K, B, tb == Trans::no ? 1 : ldb, tb == Trans::no ? ldb : 1, A, ta == Trans::no ? 1 : lda,
+                    alpha, beta, C, 1, ep, false);
+    return;
+  }
   // Row tile: the short one when it pads fewer rows (M = 49), else the tall one.
   const auto padded = [M](int mr) { return (M + mr - 1) / mr * mr; };
   if (padded(Tr::MR_short) < padded(Tr::MR))

@@ -55,7 +55,7 @@ class Conv2DLayer : public ParamBlock<T, std::size_t(OutC) * In::channels * K * 
     const int n = x.batch;
     T* dy_cm = engine_.scratch(0, std::size_t(n) * out_shape::size);
     kernels::to_channel_major<T>(n, OutC, geometry.out_size(), dy.data, dy_cm);
-    if (mode == ParamGrads::accumulate) {  // first: it reuses the forward's columns
+    if (mode == ParamGrads::accumulate) {
       engine_.weight_gradient(n, dy_cm, OutC, x.data, this->grads_);
       kernels::accumulate_channel_sums<T>(n, OutC, geometry.out_size(), dy.data, this->grads_ + weight_count);
     }

@@ -77,10 +77,12 @@ struct conv_transpose_axis<Same, H, K, S> {
   static constexpr bool valid = true;
 };
 
-/// im2col + GEMM, GEMM + col2im and the weight-gradient GEMM over one ConvGeometry, with
-/// the work buffers they need (grown once, reused). The lowered columns of an image are kept
-/// until the next raise, so Conv2D's weight gradient reuses what its forward lowered and
-/// ConvTranspose2D's weight gradient what its data gradient lowered.
+/// im2col + GEMM, GEMM + col2im and the weight-gradient GEMM over one ConvGeometry. The
+/// batch goes through in chunks of samples whose columns fit in cache (about 2 MiB, and at
+/// least 512 GEMM columns so the products stay efficient): the column matrix of a whole
+/// batch would be 20-50 MB for the DCGAN's layers, and writing it to memory and reading it
+/// back cost as much as the GEMMs. The chunk size depends only on the shapes and the batch,
+/// never on the thread count, so the summation order (weight gradients) is fixed.
 template <class T>
 class ConvEngine {
  public:
@@ -90,28 +92,32 @@ class ConvEngine {
   /// out_cm (m x batch*OH*OW) = op(w) (m x C*K*K) * im2col(image) [+ row_bias].
   void lowered_product(int batch, const T* image, const T* w, kernels::Trans tw, int m,
                        const T* row_bias, T* out_cm) {
-    lower(batch, image, /*reuse=*/false);  // the same buffer holds new data on every step
-    const int k = g_.col_rows(), n = batch * g_.out_size();
-    kernels::gemm<T>(tw, kernels::Trans::no, m, n, k, T(1), w, tw == kernels::Trans::no ? k : m,
-                     cols_.data(), n, T(0), out_cm, n, {.row_bias = row_bias});
+    const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
+    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
+      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
+      kernels::gemm<T>(tw, kernels::Trans::no, m, nb * ohw, k, T(1), w, tw == kernels::Trans::no ? k : m,
+                       cols, nb * ohw, T(0), out_cm + std::size_t(n0) * ohw, ld, {.row_bias = row_bias});
+    });
   }
 
   /// image = col2im(op(w) (C*K*K x m) * in_cm (m x batch*OH*OW)).
   void raised_product(int batch, const T* w, kernels::Trans tw, int m, const T* in_cm, T* image) {
-    const int rows = g_.col_rows(), n = batch * g_.out_size();
-    reserve_cols(batch);
-    lowered_image_ = nullptr;  // cols_ now holds a product, not a lowering
-    kernels::gemm<T>(tw, kernels::Trans::no, rows, n, m, T(1), w, tw == kernels::Trans::no ? m : rows,
-                     in_cm, n, T(0), cols_.data(), n);
-    kernels::col2im<T>(g_, batch, cols_.data(), image);
+    const int rows = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
+    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
+      kernels::gemm<T>(tw, kernels::Trans::no, rows, nb * ohw, m, T(1), w, tw == kernels::Trans::no ? m : rows,
+                       in_cm + std::size_t(n0) * ohw, ld, T(0), cols, nb * ohw);
+      kernels::col2im<T>(g_, nb, cols, image + image_offset(n0));
+    });
   }
 
-  /// dw (m x C*K*K) += a_cm (m x batch*OH*OW) * im2col(image)^T.
+  /// dw (m x C*K*K) += a_cm (m x batch*OH*OW) * im2col(image)^T, chunk by chunk in order.
   void weight_gradient(int batch, const T* a_cm, int m, const T* image, T* dw) {
-    lower(batch, image, /*reuse=*/true);  // image is what the last lowered_product lowered
-    const int k = g_.col_rows(), n = batch * g_.out_size();
-    kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, m, k, n, T(1), a_cm, n, cols_.data(), n,
-                     T(1), dw, k);
+    const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
+    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
+      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
+      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, m, k, nb * ohw, T(1),
+                       a_cm + std::size_t(n0) * ohw, ld, cols, nb * ohw, T(1), dw, k);
+    });
   }
 
   /// A channel-major scratch buffer (slot 0 or 1) of at least `size` elements.
@@ -121,24 +127,29 @@ class ConvEngine {
     return b.data();
   }
 
- private:
-  void reserve_cols(int batch) {
-    const std::size_t need = std::size_t(g_.col_rows()) * batch * g_.out_size();
-    if (cols_.size() < need) cols_.resize(need);
+  /// Samples per chunk for a batch of `batch`.
+  [[nodiscard]] int chunk(int batch) const {
+    const double sample_bytes = double(g_.col_rows()) * g_.out_size() * sizeof(T);
+    const int by_columns = (512 + g_.out_size() - 1) / g_.out_size();
+    const int by_bytes = int(double(2 << 20) / sample_bytes);
+    return std::clamp(std::max(by_columns, by_bytes), 1, std::max(batch, 1));
   }
-  void lower(int batch, const T* image, bool reuse) {
-    if (reuse && image == lowered_image_ && batch == lowered_batch_) return;
-    reserve_cols(batch);
-    kernels::im2col<T>(g_, batch, image, cols_.data());
-    lowered_image_ = image;
-    lowered_batch_ = batch;
+
+ private:
+  [[nodiscard]] std::size_t image_offset(int n) const {
+    return std::size_t(n) * g_.channels * g_.image_size();
+  }
+  template <class F>
+  void for_each_chunk(int batch, F&& f) {
+    const int c = chunk(batch);
+    const std::size_t need = std::size_t(g_.col_rows()) * c * g_.out_size();
+    if (cols_.size() < need) cols_.resize(need);
+    for (int n0 = 0; n0 < batch; n0 += c) f(n0, std::min(c, batch - n0), cols_.data());
   }
 
   kernels::ConvGeometry g_;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[2];
-  const T* lowered_image_ = nullptr;
-  int lowered_batch_ = -1;
 };
 
 }  // namespace detail

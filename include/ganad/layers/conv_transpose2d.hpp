@@ -56,7 +56,7 @@ class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * Ou
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>, ConstBatchView<T, out_shape> dy,
                 BatchView<T, In> dx, ParamGrads mode = ParamGrads::accumulate) {
     const int n = x.batch;
-    if (dx.data) {  // first: the weight gradient then reuses the columns of dy
+    if (dx.data) {
       T* dx_cm = engine_.scratch(1, std::size_t(n) * In::size);
       engine_.lowered_product(n, dy.data, w(), kernels::Trans::no, In::channels, nullptr, dx_cm);
       kernels::from_channel_major<T>(n, In::channels, geometry.out_size(), dx_cm, dx.data);

@@ -12,10 +12,13 @@
 namespace ganad {
 
 /// Dense<N> bound to scalar T and input shape In (flattened to K = In::size features).
-///   y[n, o]  = b[o] + sum_i w[o, i] x[n, i]
-///   dx[n, i] = sum_o w[o, i] dy[n, o]
-///   dw[o, i] += sum_n dy[n, o] x[n, i];   db[o] += sum_n dy[n, o]
-/// Shape: In -> Flat<N>. Params: [w: N x K (row o = output o, as torch.nn.Linear) | b: N].
+///   y[n, o]  = b[o] + sum_i w[i, o] x[n, i]
+///   dx[n, i] = sum_o w[i, o] dy[n, o]
+///   dw[i, o] += sum_n x[n, i] dy[n, o];   db[o] += sum_n dy[n, o]
+/// Shape: In -> Flat<N>. Params: [w: K x N (row i = input i, as Keras' Dense kernel; the
+/// transpose of torch.nn.Linear's weight) | b: N]. This layout makes the forward and the
+/// weight gradient plain products (no transposed packing), which matters when the batch is
+/// small next to the layer, as in the generator's first layer.
 template <class T, ShapeType In, int N>
 class DenseLayer : public ParamBlock<T, std::size_t(N) * In::size + N> {
   static_assert(N > 0, "Dense: the number of outputs N must be positive");
@@ -36,21 +39,21 @@ class DenseLayer : public ParamBlock<T, std::size_t(N) * In::size + N> {
   }
 
   void forward(ConstBatchView<T, In> x, BatchView<T, out_shape> y) {
-    kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, x.batch, N, K, T(1), x.data, K, w(),
-                     K, T(0), y.data, N, {.col_bias = b()});
+    kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, x.batch, N, K, T(1), x.data, K, w(),
+                     N, T(0), y.data, N, {.col_bias = b()});
   }
 
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>,
                 ConstBatchView<T, out_shape> dy, BatchView<T, In> dx,
                 ParamGrads mode = ParamGrads::accumulate) {
     if (mode == ParamGrads::accumulate) {
-      kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, N, K, x.batch, T(1), dy.data, N,
-                       x.data, K, T(1), this->grads_, K);
+      kernels::gemm<T>(kernels::Trans::yes, kernels::Trans::no, K, N, x.batch, T(1), x.data, K,
+                       dy.data, N, T(1), this->grads_, N);
       kernels::accumulate_column_sums<T>(x.batch, N, dy.data, this->grads_ + weight_count);
     }
     if (dx.data)
-      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::no, x.batch, K, N, T(1), dy.data, N,
-                       w(), K, T(0), dx.data, K);
+      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, x.batch, K, N, T(1), dy.data, N,
+                       w(), N, T(0), dx.data, K);
   }
 
  private:

@@ -25,7 +25,7 @@ TEMPLATE_TEST_CASE("Dense: analytic gradients match finite differences", "[layer
   }
 }
 
-TEST_CASE("Dense: forward equals the plain loop y = W x + b", "[layer]") {
+TEST_CASE("Dense: forward equals the plain loop y = x W + b", "[layer]") {
   using Net = Sequential<double, Shape<2, 3, 5>, Dense<19>>;
   Net net({.seed = 3});
   constexpr int K = 30, N = 19, batch = 4;
@@ -36,19 +36,19 @@ TEST_CASE("Dense: forward equals the plain loop y = W x + b", "[layer]") {
   for (int n = 0; n < batch; ++n)
     for (int o = 0; o < N; ++o) {
       double s = p[std::size_t(N) * K + o];
-      for (int i = 0; i < K; ++i) s += p[std::size_t(o) * K + i] * x.flat()[std::size_t(n) * K + i];
+      for (int i = 0; i < K; ++i) s += p[std::size_t(i) * N + o] * x.flat()[std::size_t(n) * K + i];
       REQUIRE(y.data[n * N + o] == Approx(s).epsilon(1e-13));
     }
 }
 
 TEST_CASE("Dense: a hand-computed 2 -> 2 case", "[layer]") {
   Sequential<double, Flat<2>, Dense<2>> net;
-  const double params[] = {1, 2, 3, 4, 0.5, -1};  // w = [[1, 2], [3, 4]], b = [0.5, -1]
+  const double params[] = {1, 2, 3, 4, 0.5, -1};  // w = [[1, 2], [3, 4]] (input x output), b = [0.5, -1]
   std::ranges::copy(params, net.params().begin());
   const double x[] = {1, -1, 2, 0.5};
   const auto y = net.forward({x, 2});
-  CHECK(y.data[0] == -0.5);  // 1 - 2 + 0.5
-  CHECK(y.data[1] == -2.0);  // 3 - 4 - 1
-  CHECK(y.data[2] == 3.5);   // 2 + 1 + 0.5
-  CHECK(y.data[3] == 7.0);   // 6 + 2 - 1
+  CHECK(y.data[0] == -1.5);  // 1*1 - 1*3 + 0.5
+  CHECK(y.data[1] == -3.0);  // 1*2 - 1*4 - 1
+  CHECK(y.data[2] == 4.0);   // 2*1 + 0.5*3 + 0.5
+  CHECK(y.data[3] == 5.0);   // 2*2 + 0.5*4 - 1
 }

@@ -1,0 +1,100 @@
+"""PyTorch side of ganad's benchmarks: the same layers, shapes, batch and thread count.
+
+Run through scripts/bench, which selects OpenBLAS (Debian's torch links the reference BLAS
+by default, about 30x slower on transposed convolutions), unsets OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE for this command only (they force AVX2 kernels at half speed), and keeps
+freed memory in the process (GLIBC_TUNABLES) so that PyTorch does not pay page faults on
+every call. Prints JSON lines: {"bench": ..., "name": ..., "threads": ..., "ms": median}.
+
+Usage: pytorch_reference.py layers|gan|score [--threads 1,2] [--reps 5]
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def timed(fn, reps, min_time=0.3):
+    fn()  # warm-up: allocations, oneDNN primitive creation
+    samples = []
+    for _ in range(reps):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        samples.append(elapsed / n * 1e3)
+    return statistics.median(samples)
+
+
+def dcgan_layers():
+    """(name, module, input shape without batch, needs_dx, discriminator layer) as layers_bench."""
+    # padding as Keras 'same' for these shapes: ConvT k4 s2 p1 (7->14, 14->28), k7 s1 p3,
+    # Conv k5 s2 on 28 and 14: TF pads 1 before, 2 after (asymmetric), so pad the input explicitly.
+    class SameConv(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.pad = nn.ZeroPad2d((1, 2, 1, 2))
+            self.conv = nn.Conv2d(cin, cout, 5, 2)
+
+        def forward(self, x):
+            return self.conv(self.pad(x))
+
+    return [
+        ("dense_100_12544", nn.Linear(100, 7 * 7 * 256), (100,), False, False),
+        ("convT_256_128_k4s2", nn.ConvTranspose2d(256, 128, 4, 2, 1), (256, 7, 7), True, False),
+        ("convT_128_64_k4s2", nn.ConvTranspose2d(128, 64, 4, 2, 1), (128, 14, 14), True, False),
+        ("convT_64_1_k7s1", nn.ConvTranspose2d(64, 1, 7, 1, 3), (64, 28, 28), True, False),
+        ("conv_1_64_k5s2", SameConv(1, 64), (1, 28, 28), True, True),
+        ("conv_64_128_k5s2", SameConv(64, 128), (64, 14, 14), True, True),
+        ("dense_6272_1", nn.Linear(6272, 1), (6272,), True, True),
+    ]
+
+
+def bench_layers(threads, reps):
+    for name, module, shape, needs_dx, disc in dcgan_layers():
+        cases = [(64, "fwd"), (64, "fwdbwd")] + ([(256, "fwd")] if disc else [])
+        for batch, kind in cases:
+            x = torch.randn(batch, *shape, requires_grad=(kind == "fwdbwd" and needs_dx))
+            if kind == "fwd":
+                def run():
+                    with torch.no_grad():
+                        module(x)
+            else:
+                y = module(x)
+                dy = torch.randn_like(y) * 1e-3
+
+                def run():
+                    module.zero_grad(set_to_none=False)
+                    if x.grad is not None:
+                        x.grad = None
+                    module(x).backward(dy)
+            ms = timed(run, reps)
+            print(json.dumps({"bench": "layers", "name": f"{name}/b{batch}/{kind}", "threads": threads, "ms": ms}))
+            sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["layers"])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    info = {"bench": "info", "torch": torch.__version__, "blas": os.environ.get("GANAD_BLAS", "default"),
+            "mkldnn": torch.backends.mkldnn.is_available()}
+    print(json.dumps(info))
+    torch.manual_seed(0)
+    for t in [int(v) for v in args.threads.split(",")]:
+        torch.set_num_threads(t)
+        {"layers": bench_layers}[args.what](t, args.reps)
+
+
+if __name__ == "__main__":
+    main()
