@@ -81,9 +81,60 @@ def bench_layers(threads, reps):
             sys.stdout.flush()
 
 
+class SameConv(nn.Module):
+    """Keras 'same' for a 5x5 stride-2 convolution on even sizes: 1 row/column before, 2 after."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.pad = nn.ZeroPad2d((1, 2, 1, 2))
+        self.conv = nn.Conv2d(cin, cout, 5, 2)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+def dcgan():
+    """The seed's DCGAN as design.md writes it (ganad's models::DcganGenerator/Discriminator)."""
+    g = nn.Sequential(
+        nn.Linear(100, 7 * 7 * 256), nn.LeakyReLU(0.2), nn.Unflatten(1, (256, 7, 7)),
+        nn.ConvTranspose2d(256, 128, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.ConvTranspose2d(64, 1, 7, 1, 3), nn.Tanh())
+    d = nn.Sequential(
+        SameConv(1, 64), nn.LeakyReLU(0.2),
+        SameConv(64, 128), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(6272, 1))
+    return g, d
+
+
+def bench_gan(threads, reps):
+    g, d = dcgan()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loss = nn.BCEWithLogitsLoss()
+    batch = 64
+    real = torch.rand(batch, 1, 28, 28) * 2 - 1
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+
+    def step():
+        z = torch.randn(batch, 100)
+        fake = g(z)
+        opt_d.zero_grad()
+        err_d = loss(d(real), ones) + loss(d(fake.detach()), zeros)
+        err_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        err_g = loss(d(fake), ones)
+        err_g.backward()
+        opt_g.step()
+
+    ms = timed(step, reps, min_time=2.0)
+    print(json.dumps({"bench": "gan", "name": "dcgan_step/b64", "threads": threads, "ms": ms}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["layers"])
+    ap.add_argument("what", choices=["layers", "gan"])
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
@@ -93,7 +144,7 @@ def main():
     torch.manual_seed(0)
     for t in [int(v) for v in args.threads.split(",")]:
         torch.set_num_threads(t)
-        {"layers": bench_layers}[args.what](t, args.reps)
+        {"layers": bench_layers, "gan": bench_gan}[args.what](t, args.reps)
 
 
 if __name__ == "__main__":

@@ -67,5 +67,11 @@ def side_by_side(prefix, json_path, torch_path, title):
 if __name__ == "__main__":
     if sys.argv[1] == "gemm":
         gemm_table(sys.argv[2])
+    elif sys.argv[1] == "gan":
+        side_by_side("gan/", sys.argv[2], sys.argv[3], "One DCGAN training iteration at batch 64 (32.8 GFLOP)")
+        _, rows = medians(sys.argv[2])
+        for name, b in rows.items():
+            print(f"{name}: {b.get('images_per_s', 0):.0f} images/s, peak RSS {b.get('peak_rss_MB', 0):.0f} MB, "
+                  f"{b.get('allocs_per_iter', 0):.2f} buffer allocations per iteration after the first")
     elif sys.argv[1] == "layers":
         side_by_side("layer/", sys.argv[2], sys.argv[3], "Layers of the seed's DCGAN (forward; forward + backward as training runs it)")

@@ -213,4 +213,17 @@ void adam_update(std::size_t n, const AdamStep<T>& s, const T* g, T* p, T* m, T*
   });
 }
 
+/// One SGD step with momentum, as torch.optim.SGD: g += wd p; v = momentum v + g; p -= lr v.
+template <class T>
+void sgd_update(std::size_t n, T lr, T momentum, T weight_decay, const T* g, T* p, T* v) {
+  using B = simd<T>;
+  const B vlr(lr), vmom(momentum), vwd(weight_decay);
+  detail::parallel_simd_for<T, 1, 2>(n, 6.0, {g}, {p, v}, [&](auto in, auto out) {
+    const B vp = load(out[0]);
+    const B vv = fmadd(vmom, load(out[1]), fmadd(vwd, vp, load(in[0])));
+    store(out[0], vp - vlr * vv);
+    store(out[1], vv);
+  });
+}
+
 }  // namespace ganad::kernels

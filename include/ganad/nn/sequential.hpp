@@ -13,6 +13,7 @@
 #include <tuple>
 #include <utility>
 
+#include "ganad/core/bytes.hpp"
 #include "ganad/core/concepts.hpp"
 #include "ganad/core/error.hpp"
 #include "ganad/core/init.hpp"
@@ -220,6 +221,11 @@ class Sequential {
   [[nodiscard]] auto& layer() { return std::get<I>(layers_); }
   /// Calls f(std::span<T>) on the state of every layer that has some, in layer order.
   template <class F>
+  void for_each_state(F&& f) const {
+    const_cast<Sequential*>(this)->for_each_state([&](std::span<T> s) { f(std::span<const T>(s)); });
+  }
+  /// Same, mutable.
+  template <class F>
   void for_each_state(F&& f) {
     for_each_layer([&](auto& l) {
       if constexpr (detail::HasState<std::remove_cvref_t<decltype(l)>>) f(l.state());
@@ -236,6 +242,28 @@ class Sequential {
   template <std::size_t I>
   [[nodiscard]] ConstBatchView<T, typename layer_type<I>::out_shape> layer_output() const {
     return activation_c<I>();
+  }
+
+  /// The architecture in one line: scalar size, input shape, then each layer's name, output
+  /// shape and parameter count. Model files store it and refuse a file whose line differs.
+  [[nodiscard]] static std::string describe() {
+    std::string s = "Sequential<" + std::to_string(sizeof(T) * 8) + "-bit> " + shape_string<In>();
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((s += std::string(" | ") + std::string(layer_type<I>::name()) + " " +
+             shape_string<typename layer_type<I>::out_shape>() + " " + std::to_string(layer_type<I>::param_count)),
+       ...);
+    }(std::make_index_sequence<depth>{});
+    return s;
+  }
+
+  /// Model-file payload: the parameters, then every layer's state (BatchNorm statistics).
+  void save_state(ByteWriter& w) const {
+    w.put_floats<T>(params());
+    for_each_state([&](std::span<const T> s) { w.put_floats<T>(s); });
+  }
+  void load_state(ByteReader& r) {
+    r.get_floats<T>(params());
+    for_each_state([&](std::span<T> s) { r.get_floats<T>(s); });
   }
 
   /// One line per layer: name, output shape, parameter count, as Keras' summary().

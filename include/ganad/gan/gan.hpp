@@ -1,0 +1,299 @@
+/// Gan<G, D>: trains a generator G and a discriminator D (binary cross-entropy on logits,
+/// non-saturating generator loss, Adam for both), reproducibly: the same seed and data give
+/// bit-identical weights on any number of threads.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ganad/core/bytes.hpp"
+#include "ganad/core/error.hpp"
+#include "ganad/core/random.hpp"
+#include "ganad/core/shape.hpp"
+#include "ganad/core/tensor.hpp"
+#include "ganad/gan/discriminator.hpp"
+#include "ganad/nn/loss.hpp"
+#include "ganad/nn/optim.hpp"
+#include "ganad/nn/sequential.hpp"
+
+namespace ganad {
+
+/// Construction settings of a Gan.
+struct GanOptions {
+  std::uint64_t seed = 0;       ///< everything random in the GAN derives from it
+  Init init = Init::dcgan;      ///< weight initialisation of G and D
+  AdamOptions g_optimizer{};    ///< Adam for G (DCGAN: lr 2e-4, beta1 0.5)
+  AdamOptions d_optimizer{};    ///< Adam for D
+  double real_label = 1.0;      ///< one-sided label smoothing: e.g. 0.9
+  int fixed_noise = 64;         ///< noise vectors kept fixed for sample grids
+};
+
+/// What one train_step did.
+struct GanStepStats {
+  double d_loss = 0;  ///< BCE of D on the real batch plus on the fake batch
+  double g_loss = 0;  ///< non-saturating G loss: BCE of D(G(z)) against "real"
+  double d_real = 0;  ///< mean D(x) on the real batch
+  double d_fake = 0;  ///< mean D(G(z)) on the fake batch, before D's update
+};
+
+/// How fit() walks the data.
+struct FitOptions {
+  int epochs = 1;
+  int batch = 64;
+  int report_every = 0;  ///< also call the callback every this many steps (0: only per epoch)
+};
+
+/// What fit() reports to its callback.
+struct FitProgress {
+  int epoch = 0;              ///< 1-based
+  int epochs = 0;
+  int step = 0;               ///< steps done in this epoch
+  int steps_per_epoch = 0;
+  std::int64_t total_steps = 0;  ///< train_step calls over the GAN's life
+  bool epoch_end = false;     ///< the epoch just finished (else a periodic report)
+  GanStepStats mean;          ///< means over the epoch's steps so far (weighted by batch size)
+  double images_per_second = 0;
+  double seconds = 0;         ///< since fit() started
+};
+
+namespace detail {
+template <class GeneratorOut, class DiscriminatorIn>
+struct assert_gan_shapes {
+  static_assert(std::is_same_v<GeneratorOut, DiscriminatorIn>,
+                "Gan: the generator's output shape must be the discriminator's input shape; they are "
+                "the two arguments of assert_gan_shapes<GeneratorOut, DiscriminatorIn> named above. "
+                "(The seed's generator ends in a 7x7 'valid' ConvTranspose2D that makes 34x34 images "
+                "from 28x28: use Same there.)");
+  static constexpr bool value = true;
+};
+}  // namespace detail
+
+template <class G, class D>
+class Gan {
+  static_assert(std::is_same_v<typename G::scalar_type, typename D::scalar_type>,
+                "Gan: the generator and the discriminator must use the same scalar type");
+  static_assert(detail::assert_gan_shapes<typename G::out_shape, typename D::in_shape>::value);
+
+ public:
+  using generator_type = G;
+  using discriminator_type = AnomalyDiscriminator<D>;
+  using scalar_type = typename G::scalar_type;
+  using latent_shape = typename G::in_shape;
+  using image_shape = typename D::in_shape;
+  using T = scalar_type;
+
+  explicit Gan(GanOptions options = {})
+      : options_(validated(options)),
+        g_(InitOptions{derive_seed(options.seed, 1), options.init}),
+        d_(InitOptions{derive_seed(options.seed, 2), options.init}),
+        g_opt_(G::param_count, options.g_optimizer),
+        d_opt_(D::param_count, options.d_optimizer),
+        rng_(derive_seed(options.seed, 3)) {
+    Rng noise(derive_seed(options.seed, 4));  // its own stream: sample grids do not move training
+    fixed_noise_.resize(options.fixed_noise);
+    for (T& v : fixed_noise_.flat()) v = T(noise.normal());
+  }
+
+  [[nodiscard]] G& generator() { return g_; }
+  [[nodiscard]] const G& generator() const { return g_; }
+  [[nodiscard]] AnomalyDiscriminator<D>& discriminator() { return d_; }
+  [[nodiscard]] const AnomalyDiscriminator<D>& discriminator() const { return d_; }
+  [[nodiscard]] Adam<T>& generator_optimizer() { return g_opt_; }
+  [[nodiscard]] Adam<T>& discriminator_optimizer() { return d_opt_; }
+  [[nodiscard]] Rng& rng() { return rng_; }
+  [[nodiscard]] const GanOptions& options() const { return options_; }
+  [[nodiscard]] std::int64_t steps() const { return steps_; }
+  std::int64_t& step_count() { return steps_; }
+  [[nodiscard]] ConstBatchView<T, latent_shape> fixed_noise() const { return fixed_noise_.view(); }
+  BatchView<T, latent_shape> fixed_noise_mutable() { return fixed_noise_.view(); }
+
+  /// One D update on `real` and on as many generated samples (labels real_label and 0),
+  /// then one G update through D with D's parameters frozen (only D's input gradient is
+  /// computed). At least 2 samples when a network has BatchNorm.
+  GanStepStats train_step(ConstBatchView<T, image_shape> real) {
+    const int n = real.batch;
+    if (n < 1) throw ShapeError("Gan::train_step: the real batch is empty");
+    z_.resize(n);
+    dlogits_.resize(n);
+    dfake_.resize(n);
+    for (T& v : z_.flat()) v = T(rng_.normal());
+    auto& dnet = d_.net();
+    g_.train();
+    dnet.train();
+    const auto fake = g_.forward(z_.view());
+
+    GanStepStats s;
+    dnet.zero_grads();
+    const auto real_logits = dnet.forward(real);
+    const auto r = bce_with_logits<T>(real_logits.flat(), T(options_.real_label), dlogits_.flat());
+    dnet.backward(real, dlogits_.view(), {});
+    const auto fake_logits = dnet.forward(fake);
+    const auto f = bce_with_logits<T>(fake_logits.flat(), T(0), dlogits_.flat());
+    dnet.backward(fake, dlogits_.view(), {});
+    d_opt_.step(dnet.params(), dnet.grads());
+
+    g_.zero_grads();
+    const auto logits = dnet.forward(fake);
+    const auto gl = bce_with_logits<T>(logits.flat(), T(1), dlogits_.flat());
+    dnet.backward(fake, dlogits_.view(), dfake_.view(), ParamGrads::skip);
+    g_.backward(z_.view(), dfake_.view(), {});
+    g_opt_.step(g_.params(), g_.grads());
+
+    ++steps_;
+    s.d_loss = r.loss + f.loss;
+    s.g_loss = gl.loss;
+    s.d_real = r.mean_probability;
+    s.d_fake = f.mean_probability;
+    return s;
+  }
+
+  /// Trains for options.epochs over `data`, shuffled each epoch with the GAN's RNG, in
+  /// batches of options.batch; a last partial batch is used (one left-over sample joins the
+  /// batch before it, since BatchNorm cannot train on one). Calls on_progress(const
+  /// FitProgress&) after every epoch and every report_every steps; if it returns false,
+  /// training stops after that step. Returns the progress of the last report.
+  template <class Callback>
+  FitProgress fit(ConstBatchView<T, image_shape> data, const FitOptions& fo, Callback&& on_progress) {
+    if (data.batch < 1) throw ShapeError("Gan::fit: no training data");
+    if (fo.batch < 1 || fo.epochs < 0 || fo.report_every < 0)
+      throw ValueError("Gan::fit: need batch >= 1, epochs >= 0 and report_every >= 0");
+    const int n = data.batch;
+    std::vector<int> order(n);
+    std::vector<std::pair<int, int>> batches;  // [begin, end) into order
+    for (int b = 0; b < n; b += fo.batch) batches.emplace_back(b, std::min(n, b + fo.batch));
+    if (batches.size() > 1 && batches.back().second - batches.back().first == 1) {
+      batches.pop_back();
+      batches.back().second = n;
+    }
+    int max_batch = 0;
+    for (const auto& [b0, b1] : batches) max_batch = std::max(max_batch, b1 - b0);
+    real_.resize(max_batch);
+    const auto start = std::chrono::steady_clock::now();
+    FitProgress p;
+    p.epochs = fo.epochs;
+    p.steps_per_epoch = int(batches.size());
+    for (int epoch = 1; epoch <= fo.epochs; ++epoch) {
+      std::iota(order.begin(), order.end(), 0);
+      rng_.shuffle(order.begin(), order.end());
+      GanStepStats sum;
+      long images = 0;
+      const auto epoch_start = std::chrono::steady_clock::now();
+      for (std::size_t bi = 0; bi < batches.size(); ++bi) {
+        const auto [b0, b1] = batches[bi];
+        for (int i = b0; i < b1; ++i)
+          std::copy_n(data.sample(order[i]), image_shape::size, real_.data() + std::size_t(i - b0) * image_shape::size);
+        const int nb = b1 - b0;
+        const auto s = train_step(ConstBatchView<T, image_shape>{real_.data(), nb});
+        sum.d_loss += s.d_loss * nb;
+        sum.g_loss += s.g_loss * nb;
+        sum.d_real += s.d_real * nb;
+        sum.d_fake += s.d_fake * nb;
+        images += nb;
+        const bool epoch_end = bi + 1 == batches.size();
+        const bool periodic = fo.report_every > 0 && (bi + 1) % std::size_t(fo.report_every) == 0;
+        if (epoch_end || periodic) {
+          const double now = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          const double in_epoch = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+          p.epoch = epoch;
+          p.step = int(bi + 1);
+          p.total_steps = steps_;
+          p.epoch_end = epoch_end;
+          p.mean = {sum.d_loss / images, sum.g_loss / images, sum.d_real / images, sum.d_fake / images};
+          p.images_per_second = in_epoch > 0 ? images / in_epoch : 0.0;
+          p.seconds = now;
+          if constexpr (std::is_same_v<std::invoke_result_t<Callback&, const FitProgress&>, bool>) {
+            if (!on_progress(static_cast<const FitProgress&>(p))) return p;
+          } else {
+            on_progress(static_cast<const FitProgress&>(p));
+          }
+        }
+      }
+    }
+    return p;
+  }
+  FitProgress fit(ConstBatchView<T, image_shape> data, const FitOptions& fo) {
+    return fit(data, fo, [](const FitProgress&) {});
+  }
+
+  /// The architecture and options a model file must match.
+  [[nodiscard]] std::string describe() const {
+    return "Gan | G: " + G::describe() + " | D: " + D::describe() + " | fixed_noise " +
+           std::to_string(fixed_noise_.batch());
+  }
+  /// Model-file payload: both networks, both optimizers, the RNG, the step count and the
+  /// fixed noise, so that training resumes exactly where it stopped.
+  void save_state(ByteWriter& w) const {
+    g_.save_state(w);
+    d_.net().save_state(w);
+    for (const Adam<T>* opt : {&g_opt_, &d_opt_}) {
+      auto& o = const_cast<Adam<T>&>(*opt);
+      w.put(std::int64_t(o.steps()));
+      w.put_floats<T>(o.first_moment());
+      w.put_floats<T>(o.second_moment());
+    }
+    const auto& st = rng_.state();
+    for (auto word : st.words) w.put(word);
+    w.put(std::uint8_t(st.has_spare));
+    w.put_float(st.spare);
+    w.put(std::int64_t(steps_));
+    w.put_floats<T>(fixed_noise_.flat());
+  }
+  void load_state(ByteReader& r) {
+    g_.load_state(r);
+    d_.net().load_state(r);
+    for (Adam<T>* o : {&g_opt_, &d_opt_}) {
+      o->step_count() = r.get<std::int64_t>();
+      r.get_floats<T>(o->first_moment());
+      r.get_floats<T>(o->second_moment());
+    }
+    Rng::State st;
+    for (auto& word : st.words) word = r.get<std::uint64_t>();
+    st.has_spare = r.get<std::uint8_t>() != 0;
+    st.spare = r.get_float<double>();
+    rng_.set_state(st);
+    steps_ = r.get<std::int64_t>();
+    r.get_floats<T>(fixed_noise_.flat());
+  }
+
+  /// G(z) in evaluation mode (BatchNorm uses running statistics); a view into G's buffer,
+  /// valid until G runs again.
+  ConstBatchView<T, image_shape> generate(ConstBatchView<T, latent_shape> z) {
+    const bool was_training = g_.training();
+    g_.eval();
+    const auto out = g_.forward(z);
+    if (was_training) g_.train();
+    return out;
+  }
+  /// G(fixed noise): the same noise after every epoch, for sample grids.
+  ConstBatchView<T, image_shape> fixed_samples() { return generate(fixed_noise_.view()); }
+
+ private:
+  static GanOptions validated(const GanOptions& o) {
+    if (!(o.real_label > 0.0 && o.real_label <= 1.0))
+      throw ValueError("Gan: real_label must be in (0, 1] (one-sided label smoothing uses 0.9)");
+    if (o.fixed_noise < 0) throw ValueError("Gan: fixed_noise must be >= 0");
+    return o;
+  }
+  static std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream) {
+    std::uint64_t x = seed ^ (0x9e3779b97f4a7c15ULL * stream);
+    return detail::splitmix64(x);
+  }
+
+  GanOptions options_;
+  G g_;
+  AnomalyDiscriminator<D> d_;
+  Adam<T> g_opt_, d_opt_;
+  Rng rng_;
+  std::int64_t steps_ = 0;
+  Batch<T, latent_shape> z_, fixed_noise_;
+  Batch<T, Flat<1>> dlogits_;
+  Batch<T, image_shape> dfake_, real_;
+};
+
+}  // namespace ganad

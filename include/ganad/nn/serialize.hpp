@@ -1,0 +1,151 @@
+/// save() and load() for anything with describe(), save_state() and load_state():
+/// Sequential networks and Gan. Files are written to a temporary name and renamed into place,
+/// so a crash never leaves half a model under the real name; loading checks magic, format
+/// version, scalar type, architecture, size and checksum before changing anything.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ganad/core/bytes.hpp"
+#include "ganad/core/error.hpp"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
+
+namespace ganad {
+
+/// File layout (little-endian):
+///   "GANADMDL" | u32 version | u32 scalar bits | u64 FNV-1a of the description |
+///   u32 length + description | u64 payload length | payload | u64 FNV-1a of all bytes before it
+inline constexpr char model_magic[8] = {'G', 'A', 'N', 'A', 'D', 'M', 'D', 'L'};
+inline constexpr std::uint32_t model_format_version = 1;
+
+namespace detail {
+
+template <class Model>
+concept Saveable = requires(const Model& cm, Model& m, ByteWriter& w, ByteReader& r) {
+  typename Model::scalar_type;
+  { cm.describe() } -> std::convertible_to<std::string>;
+  cm.save_state(w);
+  m.load_state(r);
+};
+
+/// The complete file image of `model`.
+template <Saveable Model>
+std::vector<unsigned char> model_file_bytes(const Model& model) {
+  using T = typename Model::scalar_type;
+  const std::string desc = model.describe();
+  ByteWriter payload;
+  model.save_state(payload);
+  ByteWriter w;
+  w.put_bytes({reinterpret_cast<const unsigned char*>(model_magic), sizeof model_magic});
+  w.put(model_format_version);
+  w.put(std::uint32_t(sizeof(T) * 8));
+  w.put(fnv1a64({reinterpret_cast<const unsigned char*>(desc.data()), desc.size()}));
+  w.put_string(desc);
+  w.put(std::uint64_t(payload.bytes().size()));
+  w.put_bytes(payload.bytes());
+  w.put(fnv1a64(w.bytes()));
+  return std::move(w.bytes());
+}
+
+inline std::string errno_text() { return std::strerror(errno); }
+
+/// Writes bytes to path + ".tmp-<pid>", flushes it to disk, renames it over path.
+inline void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes) {
+#if defined(__unix__) || defined(__APPLE__)
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+#else
+  const std::string tmp = path + ".tmp";
+#endif
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw IoError("save: cannot create '" + tmp + "': " + errno_text());
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0;
+#if defined(__unix__) || defined(__APPLE__)
+  ok = ok && ::fsync(::fileno(f)) == 0;
+#endif
+  const std::string why = ok ? "" : errno_text();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) {
+    std::remove(tmp.c_str());
+    throw IoError("save: cannot write '" + tmp + "': " + (why.empty() ? errno_text() : why));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string e = errno_text();
+    std::remove(tmp.c_str());
+    throw IoError("save: cannot rename '" + tmp + "' to '" + path + "': " + e);
+  }
+}
+
+}  // namespace detail
+
+/// Writes `model` (a Sequential or a Gan) to `path`, atomically.
+template <detail::Saveable Model>
+void save(const Model& model, const std::string& path) {
+  detail::write_file_atomically(path, detail::model_file_bytes(model));
+}
+
+/// Reads `path` into `model`, which must have the same architecture and scalar type. Throws
+/// IoError (cannot read) or FormatError (not a model, other version, type or architecture,
+/// truncated, corrupt); `model` is unchanged then. Never allocates more than the model's own
+/// file size, whatever the file says.
+template <detail::Saveable Model>
+void load(Model& model, const std::string& path) {
+  using T = typename Model::scalar_type;
+  const std::vector<unsigned char> expected = detail::model_file_bytes(model);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw IoError("load: cannot open '" + path + "': " + detail::errno_text());
+  const auto size = std::uint64_t(in.tellg());
+  in.seekg(0);
+  const std::string where = "load '" + path + "'";
+  constexpr std::size_t header = 28;  // magic, version, scalar bits, fingerprint, description length
+  if (size < header) throw FormatError(where + ": not a ganad model file (only " + std::to_string(size) + " bytes)");
+  std::vector<unsigned char> bytes(std::min<std::uint64_t>(size, expected.size()));
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size())))
+    throw IoError(where + ": read failed");
+  ByteReader r(bytes, where);
+  if (std::memcmp(r.get_bytes(8).data(), model_magic, 8) != 0)
+    throw FormatError(where + ": not a ganad model file (no GANADMDL magic at the start)");
+  const auto version = r.get<std::uint32_t>();
+  if (version != model_format_version)
+    throw FormatError(where + ": model format version " + std::to_string(version) + "; this ganad reads version " +
+                      std::to_string(model_format_version));
+  const auto bits = r.get<std::uint32_t>();
+  if (bits != sizeof(T) * 8)
+    throw FormatError(where + ": the file holds " + std::to_string(bits) + "-bit parameters; this model uses " +
+                      std::to_string(sizeof(T) * 8) + "-bit ones");
+  const auto fingerprint = r.get<std::uint64_t>();
+  const std::string desc = model.describe();
+  const auto desc_len = r.get<std::uint32_t>();
+  if (fingerprint != fnv1a64({reinterpret_cast<const unsigned char*>(desc.data()), desc.size()}) ||
+      desc_len != desc.size()) {
+    std::string found = "(unreadable)";
+    if (desc_len <= r.remaining()) {
+      const auto d = r.get_bytes(desc_len);
+      found.assign(d.begin(), d.end());
+    }
+    throw FormatError(where + ": the file holds another architecture.\n  file:  " + found + "\n  model: " + desc);
+  }
+  if (size != expected.size())
+    throw FormatError(where + ": " + std::to_string(size) + " bytes where a model of this architecture has " +
+                      std::to_string(expected.size()) + (size < expected.size() ? " (truncated)" : " (extra bytes)"));
+  const std::uint64_t stored = [&] {
+    ByteReader tail(std::span<const unsigned char>(bytes).last(8), where);
+    return tail.get<std::uint64_t>();
+  }();
+  if (stored != fnv1a64(std::span<const unsigned char>(bytes).first(bytes.size() - 8)))
+    throw FormatError(where + ": corrupt (checksum mismatch)");
+  (void)r.get_bytes(desc_len);
+  const auto payload = r.get<std::uint64_t>();
+  if (payload != r.remaining() - 8) throw FormatError(where + ": corrupt (payload length)");
+  model.load_state(r);  // every size now matches: this cannot fail half-way
+}
+
+}  // namespace ganad
