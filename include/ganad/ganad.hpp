@@ -25,3 +25,7 @@
 #include "ganad/nn/loss.hpp"
 #include "ganad/nn/optim.hpp"
 #include "ganad/nn/serialize.hpp"
+#include "ganad/gan/detector.hpp"
+#include "ganad/gan/input.hpp"
+#include "ganad/gan/metrics.hpp"
+#include "ganad/gan/scorers.hpp"

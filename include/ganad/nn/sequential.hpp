@@ -198,8 +198,24 @@ class Sequential {
                        ", dy " + std::to_string(dy.batch) + ", dx " + std::to_string(dx.batch));
     if (mode == ParamGrads::skip && !dx.data) return;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (backward_step<depth - 1 - I>(x, dy, dx, mode), ...);
+      (backward_step<depth - 1 - I, depth - 1>(x, dy, dx, mode), ...);
     }(std::make_index_sequence<depth>{});
+  }
+
+  /// Backpropagates from the output of layer Top instead of the network's output: dy is the
+  /// gradient with respect to layer_output<Top>() of the last forward; layers above Top are
+  /// not involved. (Feature-matching losses on a hidden layer of D use it.)
+  template <std::size_t Top>
+  void backward_from(ConstBatchView<T, In> x, ConstBatchView<T, typename layer_type<Top>::out_shape> dy,
+                     BatchView<T, In> dx, ParamGrads mode = ParamGrads::accumulate) {
+    static_assert(Top < depth, "Sequential::backward_from: Top must name a layer");
+    if (x.batch != batch_ || dy.batch != batch_ || (dx.data && dx.batch != batch_))
+      throw ShapeError("Sequential::backward_from: x, dy and dx must hold the batch of the last forward (" +
+                       std::to_string(batch_) + " samples)");
+    if (mode == ParamGrads::skip && !dx.data) return;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (backward_step<Top - I, Top>(x, dy, dx, mode), ...);
+    }(std::make_index_sequence<Top + 1>{});
   }
   /// The Layer-concept form (y, the output, is the network's own tape and is not read).
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>, ConstBatchView<T, out_shape> dy,
@@ -315,14 +331,14 @@ class Sequential {
     if constexpr (I == 0) return x;
     else return activation_c<I - 1>();
   }
-  template <std::size_t I>
-  void backward_step(ConstBatchView<T, In> x, ConstBatchView<T, out_shape> dy, BatchView<T, In> dx,
+  template <std::size_t I, std::size_t Top, class DyShape>
+  void backward_step(ConstBatchView<T, In> x, ConstBatchView<T, DyShape> dy, BatchView<T, In> dx,
                      ParamGrads mode) {
     using L = layer_type<I>;
     using LIn = typename L::in_shape;
     using LOut = typename L::out_shape;
     ConstBatchView<T, LOut> ldy;
-    if constexpr (I + 1 == depth) ldy = dy;
+    if constexpr (I == Top) ldy = dy;
     else ldy = {grad_buf_[I % 2].data(), batch_};
     BatchView<T, LIn> ldx;
     if constexpr (I == 0) ldx = dx;
