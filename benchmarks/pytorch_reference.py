@@ -132,9 +132,35 @@ def bench_gan(threads, reps):
     print(json.dumps({"bench": "gan", "name": "dcgan_step/b64", "threads": threads, "ms": ms}))
 
 
+def bench_score(threads, reps):
+    g, d = dcgan()
+    # The reconstruction scorer's default encoder: D's body, then Linear(6272, 100) and Tanh.
+    e = nn.Sequential(*list(d.children())[:-1], nn.Linear(6272, 100), nn.Tanh())
+    g.eval(), d.eval(), e.eval()
+    for batch in (64, 256):
+        x = torch.rand(batch, 1, 28, 28) * 2 - 1
+
+        def disc():
+            with torch.no_grad():
+                torch.sigmoid(-d(x))
+
+        ms = timed(disc, reps)
+        print(json.dumps({"bench": "score", "name": f"discriminator/b{batch}", "threads": threads, "ms": ms}))
+    x = torch.rand(256, 1, 28, 28) * 2 - 1
+    feat = nn.Sequential(*list(d.children())[:-1])
+
+    def recon():
+        with torch.no_grad():
+            xr = g(e(x))
+            ((x - xr) ** 2).flatten(1).mean(1) + ((feat(x) - feat(xr)) ** 2).mean(1)
+
+    ms = timed(recon, reps)
+    print(json.dumps({"bench": "score", "name": "reconstruction/b256", "threads": threads, "ms": ms}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["layers", "gan"])
+    ap.add_argument("what", choices=["layers", "gan", "score"])
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
@@ -144,7 +170,7 @@ def main():
     torch.manual_seed(0)
     for t in [int(v) for v in args.threads.split(",")]:
         torch.set_num_threads(t)
-        {"layers": bench_layers, "gan": bench_gan}[args.what](t, args.reps)
+        {"layers": bench_layers, "gan": bench_gan, "score": bench_score}[args.what](t, args.reps)
 
 
 if __name__ == "__main__":

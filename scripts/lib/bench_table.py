@@ -55,11 +55,15 @@ def side_by_side(prefix, json_path, torch_path, title):
         case, threads = name[len(prefix):].rsplit("/t", 1)
         threads = int(threads.split("/")[0])
         ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
-        peak = b["peak_GFLOPS"] / threads
         t = torch_ms.get((case, threads))
         speedup = f"{t / ms:8.2f}" if t else "       -"
         tstr = f"{t:9.2f}" if t else "        -"
-        print(f"{case:40} {threads:>3} {ms:9.2f} {tstr} {speedup} {b['GFLOPS']:8.1f} {100 * b['GFLOPS'] / (b['peak_GFLOPS']):6.1f}%")
+        if "peak_GFLOPS" in b:
+            peak = b["peak_GFLOPS"] / threads
+            flops = f"{b['GFLOPS']:8.1f} {100 * b['GFLOPS'] / b['peak_GFLOPS']:6.1f}%"
+        else:
+            flops = f"{'-':>8} {'-':>7}"
+        print(f"{case:40} {threads:>3} {ms:9.2f} {tstr} {speedup} {flops}")
     if peak:
         print(f"(medians; single-core FMA peak measured in the ganad run: {peak:.1f} GFLOP/s; speedup = PyTorch ms / ganad ms)")
 
@@ -73,5 +77,10 @@ if __name__ == "__main__":
         for name, b in rows.items():
             print(f"{name}: {b.get('images_per_s', 0):.0f} images/s, peak RSS {b.get('peak_rss_MB', 0):.0f} MB, "
                   f"{b.get('allocs_per_iter', 0):.2f} buffer allocations per iteration after the first")
+    elif sys.argv[1] == "score":
+        side_by_side("score/", sys.argv[2], sys.argv[3], "Scoring (eval mode, no gradients)")
+        _, rows = medians(sys.argv[2])
+        for name, b in rows.items():
+            print(f"{name}: {b.get('images_per_s', 0):.0f} images/s")
     elif sys.argv[1] == "layers":
         side_by_side("layer/", sys.argv[2], sys.argv[3], "Layers of the seed's DCGAN (forward; forward + backward as training runs it)")
