@@ -46,7 +46,7 @@ inline constexpr int simd_registers =
 /// a * b + c in one rounding. xsimd 8.1 has no AVX-512 fma kernel (it would rely on the
 /// compiler contracting a*b+c), so call the intrinsic there.
 template <class T>
-inline simd<T> fmadd(const simd<T>& a, const simd<T>& b, const simd<T>& c) {
+[[gnu::always_inline]] inline simd<T> fmadd(const simd<T>& a, const simd<T>& b, const simd<T>& c) {
 #if defined(__AVX512F__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, simd_arch>) {
     if constexpr (std::is_same_v<T, float>) return simd<T>(_mm512_fmadd_ps(a, b, c));
@@ -58,43 +58,43 @@ inline simd<T> fmadd(const simd<T>& a, const simd<T>& b, const simd<T>& c) {
 
 /// Sum of the lanes (hadd in xsimd 8, reduce_add from 9).
 template <class T>
-inline T reduce_sum(const simd<T>& v) {
+[[gnu::always_inline]] inline T reduce_sum(const simd<T>& v) {
   return xsimd::hadd(v);
 }
 
 template <class T>
-inline simd<T> load(const T* p) {
+[[gnu::always_inline]] inline simd<T> load(const T* p) {
   return simd<T>::load_unaligned(p);
 }
 template <class T>
-inline void store(T* p, const simd<T>& v) {
+[[gnu::always_inline]] inline void store(T* p, const simd<T>& v) {
   v.store_unaligned(p);
 }
 template <class T>
-inline simd<T> tanh(const simd<T>& v) {
+[[gnu::always_inline]] inline simd<T> tanh(const simd<T>& v) {
   return xsimd::tanh(v);
 }
 template <class T>
-inline simd<T> exp(const simd<T>& v) {
+[[gnu::always_inline]] inline simd<T> exp(const simd<T>& v) {
   return xsimd::exp(v);
 }
 template <class T>
-inline simd<T> sqrt(const simd<T>& v) {
+[[gnu::always_inline]] inline simd<T> sqrt(const simd<T>& v) {
   return xsimd::sqrt(v);
 }
 template <class T>
-inline simd<T> max(const simd<T>& a, const simd<T>& b) {
+[[gnu::always_inline]] inline simd<T> max(const simd<T>& a, const simd<T>& b) {
   return xsimd::max(a, b);
 }
 template <class T>
-inline simd<T> abs(const simd<T>& a) {
+[[gnu::always_inline]] inline simd<T> abs(const simd<T>& a) {
   return xsimd::abs(a);
 }
 /// Stores to 64-byte aligned p bypassing the caches (no read-for-ownership of the line):
 /// for large outputs written once. Falls back to an aligned store without AVX/AVX-512.
 /// Call stream_fence() before other threads read what was streamed.
 template <class T>
-inline void stream_store(T* p, const simd<T>& v) {
+[[gnu::always_inline]] inline void stream_store(T* p, const simd<T>& v) {
 #if defined(__AVX512F__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, simd_arch>) {
     if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, v);
@@ -126,7 +126,7 @@ inline constexpr bool has_stream_store =
 
 /// x > 0 ? a : b, lane by lane.
 template <class T>
-inline simd<T> select_positive(const simd<T>& x, const simd<T>& a, const simd<T>& b) {
+[[gnu::always_inline]] inline simd<T> select_positive(const simd<T>& x, const simd<T>& a, const simd<T>& b) {
   return xsimd::select(x > simd<T>(T(0)), a, b);
 }
 

@@ -1,0 +1,476 @@
+// The MNIST anomaly detector: trains the seed's DCGAN on the normal classes, trains an
+// f-AnoGAN encoder, calibrates thresholds on held-out normals, scores the test file with
+// every scorer and writes the model, logs, ROC points and pictures. main.cpp parses the
+// command line; the tests call run() directly on small synthetic IDX files.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <ganad/ganad.hpp>
+
+#include "idx.hpp"
+#include "pictures.hpp"
+
+namespace mnist {
+
+using namespace ganad;
+using Generator = models::DcganGenerator<float>;
+using Discriminator = models::DcganDiscriminator<float>;
+using DcGan = Gan<Generator, Discriminator>;
+using Reconstruction = score::Reconstruction<DcGan>;
+using Image = Shape<1, 28, 28>;
+
+struct Options {
+  std::string data_dir = "data/mnist";
+  std::string train_images, train_labels, test_images, test_labels;  // override data_dir
+  std::string normal = "0-4";
+  int epochs = 3;
+  int encoder_epochs = 2;
+  int batch = 64;
+  int threads = 0;  // 0: all
+  std::uint64_t seed = 42;
+  std::string scorers = "discriminator,logit,feature,reconstruction,combined";
+  std::string out_dir = "out/mnist";
+  std::string load;  // model file: score without training
+  int limit_train = 0;  // use at most this many normal training images (0: all)
+  int limit_test = 0;
+  bool quiet = false;
+  bool quick = false;
+};
+
+inline std::string usage() {
+  return R"(mnist_detector: GAN-based anomaly detection on MNIST-format IDX data.
+  --data DIR            folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
+                        t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may end in .gz)
+  --train-images F --train-labels F --test-images F --test-labels F   explicit files
+  --normal SPEC         normal classes: 0-4 (default), 3, 1,7
+  --epochs N            GAN epochs (default 3)        --encoder-epochs N  (default 2)
+  --batch N             batch size (default 64)       --threads N  (default: all cores)
+  --seed N              (default 42)                  --out DIR    (default out/mnist)
+  --scorers LIST        discriminator,logit,feature,reconstruction,combined (default: all)
+  --limit-train N       use at most N normal training images
+  --limit-test N        score at most N test images
+  --load FILE           load a model saved by an earlier run and only score
+  --quick               a short run: 1 epoch on 4096 images, 1 encoder epoch, 2000 test images
+  --quiet               no progress output
+)";
+}
+
+/// Parses argv; throws ganad::ValueError with the offending flag.
+inline Options parse_args(int argc, char** argv) {
+  Options o;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) throw ValueError(std::string(argv[i]) + " needs a value");
+    return argv[++i];
+  };
+  auto number = [&](int& i) -> long long {
+    const std::string flag = argv[i], v = value(i);
+    try {
+      std::size_t used = 0;
+      const long long n = std::stoll(v, &used);
+      if (used != v.size() || n < 0) throw 0;
+      return n;
+    } catch (...) {
+      throw ValueError(flag + " needs a non-negative whole number, not '" + v + "'");
+    }
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--data") o.data_dir = value(i);
+    else if (a == "--train-images") o.train_images = value(i);
+    else if (a == "--train-labels") o.train_labels = value(i);
+    else if (a == "--test-images") o.test_images = value(i);
+    else if (a == "--test-labels") o.test_labels = value(i);
+    else if (a == "--normal") o.normal = value(i);
+    else if (a == "--epochs") o.epochs = int(number(i));
+    else if (a == "--encoder-epochs") o.encoder_epochs = int(number(i));
+    else if (a == "--batch") o.batch = int(number(i));
+    else if (a == "--threads") o.threads = int(number(i));
+    else if (a == "--seed") o.seed = std::uint64_t(number(i));
+    else if (a == "--scorers") o.scorers = value(i);
+    else if (a == "--out") o.out_dir = value(i);
+    else if (a == "--load") o.load = value(i);
+    else if (a == "--limit-train") o.limit_train = int(number(i));
+    else if (a == "--limit-test") o.limit_test = int(number(i));
+    else if (a == "--quiet") o.quiet = true;
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--help" || a == "-h") throw std::invalid_argument(usage());
+    else throw ValueError("unknown option '" + a + "'; --help lists them");
+  }
+  if (o.batch < 2) throw ValueError("--batch must be at least 2");
+  if (o.quick) {
+    o.epochs = 1;
+    o.encoder_epochs = 1;
+    if (!o.limit_train) o.limit_train = 4096;
+    if (!o.limit_test) o.limit_test = 2000;
+  }
+  return o;
+}
+
+/// "0-4" -> {0..4}; "3" -> {3}; "1,7" -> {1, 7}.
+inline std::set<int> parse_classes(const std::string& spec) {
+  std::set<int> out;
+  std::stringstream ss(spec);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    const auto dash = part.find('-');
+    try {
+      std::size_t u1 = 0, u2 = 0;
+      if (dash == std::string::npos) {
+        const int v = std::stoi(part, &u1);
+        if (u1 != part.size()) throw 0;
+        out.insert(v);
+      } else {
+        const std::string l = part.substr(0, dash), r = part.substr(dash + 1);
+        const int a = std::stoi(l, &u1), b = std::stoi(r, &u2);
+        if (u1 != l.size() || u2 != r.size() || a > b) throw 0;
+        for (int v = a; v <= b; ++v) out.insert(v);
+      }
+    } catch (...) {
+      throw ValueError("--normal: cannot read '" + part + "' (use forms like 0-4, 3 or 1,7)");
+    }
+  }
+  for (int v : out)
+    if (v < 0 || v > 255) throw ValueError("--normal: class " + std::to_string(v) + " is not a byte label");
+  if (out.empty()) throw ValueError("--normal: no classes given");
+  return out;
+}
+
+inline std::string find_file(const std::string& dir, const std::string& stem) {
+  for (const std::string& name : {stem, stem + ".gz"})
+    if (std::filesystem::exists(dir + "/" + name)) return dir + "/" + name;
+  throw IoError(dir + "/" + stem + " (or .gz): missing; run scripts/fetch-mnist or pass --data / --train-images ...");
+}
+
+/// Pixels 0..255 -> [-1, 1], the generator's tanh range.
+inline RowMatrix<float> to_float(const idx::Images& im, const std::vector<int>& rows) {
+  RowMatrix<float> m(Eigen::Index(rows.size()), 784);
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    for (int j = 0; j < 784; ++j) m(Eigen::Index(r), j) = float(im.pixels[std::size_t(rows[r]) * 784 + std::size_t(j)]) / 127.5f - 1.f;
+  return m;
+}
+
+struct ScorerResult {
+  std::string name;
+  double auroc = 0, auprc = 0, tpr_at_5 = 0, threshold = 0, test_fpr = 0;
+  std::map<int, double> mean_by_class;
+  std::vector<float> test_scores;
+};
+
+class Progress {
+ public:
+  Progress(bool quiet) : quiet_(quiet), tty_(::isatty(2) != 0) {}
+  void gan(const FitProgress& p) {
+    if (quiet_) return;
+    const double eta = p.images_per_second > 0 ? (double(p.steps_per_epoch - p.step) + double(p.steps_per_epoch) * (p.epochs - p.epoch)) *
+                                                     (p.seconds / std::max<double>(1, double((p.epoch - 1) * p.steps_per_epoch + p.step)))
+                                               : 0.0;
+    char line[256];
+    std::snprintf(line, sizeof line, "epoch %d/%d %s step %d/%d  D loss %.3f  G loss %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %.0fs",
+                  p.epoch, p.epochs, bar(double(p.step) / p.steps_per_epoch).c_str(), p.step, p.steps_per_epoch, p.mean.d_loss,
+                  p.mean.g_loss, p.mean.d_real, p.mean.d_fake, p.images_per_second, eta);
+    if (tty_) std::fprintf(stderr, "\r%s%s", line, p.epoch_end ? "\n" : "");
+    else if (p.epoch_end) std::fprintf(stderr, "%s\n", line);
+  }
+  void encoder(const score::EncoderProgress& p) {
+    if (!quiet_) std::fprintf(stderr, "encoder epoch %d/%d  loss %.4f  (%.0fs)\n", p.epoch, p.epochs, p.loss, p.seconds);
+  }
+  void say(const std::string& s) {
+    if (!quiet_) std::fprintf(stderr, "%s\n", s.c_str());
+  }
+  [[nodiscard]] bool tty() const { return tty_; }
+
+ private:
+  static std::string bar(double f) {
+    const int n = 20, full = int(std::lround(f * n));
+    return "[" + std::string(std::size_t(full), '#') + std::string(std::size_t(n - full), '.') + "]";
+  }
+  bool quiet_, tty_;
+};
+
+inline void write_roc_png(const std::string& path, const std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>>& curves) {
+  pictures::Canvas c(420, 420);
+  const int x0 = 50, y0 = 20, size = 340;
+  c.rect(x0, y0, x0 + size, y0 + size, {245, 245, 245});
+  c.line(x0, y0 + size, x0 + size, y0, pictures::grey);  // chance
+  c.line(x0, y0, x0, y0 + size, pictures::black);
+  c.line(x0, y0 + size, x0 + size, y0 + size, pictures::black);
+  c.text(x0 + size / 2 - 30, y0 + size + 14, "fpr", pictures::black);
+  c.text(4, y0 + size / 2, "tpr", pictures::black);
+  c.text(x0 - 10, y0 + size + 4, "0", pictures::black, 1);
+  c.text(x0 + size - 4, y0 + size + 4, "1", pictures::black, 1);
+  for (std::size_t k = 0; k < curves.size(); ++k) {
+    const auto col = pictures::palette[k % 5];
+    const auto& pts = curves[k].second;
+    for (std::size_t i = 1; i < pts.size(); ++i)
+      c.line(x0 + pts[i - 1].fpr * size, y0 + size - pts[i - 1].tpr * size, x0 + pts[i].fpr * size, y0 + size - pts[i].tpr * size, col, 2);
+    c.rect(x0 + size - 150, y0 + size - 20 - int(k) * 14, x0 + size - 140, y0 + size - 12 - int(k) * 14, col);
+    c.text(x0 + size - 136, y0 + size - 20 - int(k) * 14, curves[k].first, pictures::black, 1);
+  }
+  c.save_png(path);
+}
+
+inline void write_histogram_png(const std::string& path, const std::string& title, const std::vector<float>& scores,
+                                const std::vector<int>& labels) {
+  const int bins = 40, W = 480, H = 260, x0 = 20, y0 = 30, plot_h = 200;
+  const auto [lo_it, hi_it] = std::minmax_element(scores.begin(), scores.end());
+  const double lo = *lo_it, hi = std::max(*hi_it, *lo_it + 1e-12f);
+  std::vector<double> h[2] = {std::vector<double>(bins), std::vector<double>(bins)};
+  double n[2] = {0, 0};
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const int b = std::clamp(int((scores[i] - lo) / (hi - lo) * bins), 0, bins - 1);
+    h[labels[i]][std::size_t(b)] += 1;
+    n[labels[i]] += 1;
+  }
+  double top = 1e-12;
+  for (int k = 0; k < 2; ++k)
+    for (auto& v : h[k]) top = std::max(top, v /= std::max(1.0, n[k]));
+  pictures::Canvas c(W, H);
+  c.text(x0, 6, title, pictures::black, 2);
+  const int bw = (W - 2 * x0) / bins;
+  for (int b = 0; b < bins; ++b)
+    for (int k = 0; k < 2; ++k) {
+      const int hh = int(h[k][std::size_t(b)] / top * plot_h);
+      const int xs = x0 + b * bw + k * bw / 2;
+      c.rect(xs, y0 + plot_h - hh, xs + bw / 2, y0 + plot_h, k ? pictures::red : pictures::blue);
+    }
+  c.line(x0, y0 + plot_h, W - x0, y0 + plot_h, pictures::black);
+  c.rect(x0, H - 22, x0 + 10, H - 12, pictures::blue);
+  c.text(x0 + 14, H - 22, "normal", pictures::black, 1);
+  c.rect(x0 + 80, H - 22, x0 + 90, H - 12, pictures::red);
+  c.text(x0 + 94, H - 22, "anomaly", pictures::black, 1);
+  c.save_png(path);
+}
+
+inline std::string fmt(double v, int digits = 4) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+/// The whole pipeline. Returns the results per scorer (also printed and written to out_dir).
+inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdout) {
+  const auto t_start = std::chrono::steady_clock::now();
+  if (o.threads > 0) set_num_threads(o.threads);
+  Progress progress(o.quiet);
+  const auto normal_classes = parse_classes(o.normal);
+  const std::set<std::string> wanted = [&] {
+    std::set<std::string> s;
+    std::stringstream ss(o.scorers);
+    std::string p;
+    while (std::getline(ss, p, ',')) {
+      if (p != "discriminator" && p != "logit" && p != "feature" && p != "reconstruction" && p != "combined")
+        throw ValueError("--scorers: unknown scorer '" + p + "' (discriminator, logit, feature, reconstruction, combined)");
+      s.insert(p);
+    }
+    return s;
+  }();
+  auto path_or = [&](const std::string& explicit_path, const std::string& stem) {
+    return explicit_path.empty() ? find_file(o.data_dir, stem) : explicit_path;
+  };
+  const auto train = idx::read_dataset(path_or(o.train_images, "train-images-idx3-ubyte"), path_or(o.train_labels, "train-labels-idx1-ubyte"));
+  const auto test = idx::read_dataset(path_or(o.test_images, "t10k-images-idx3-ubyte"), path_or(o.test_labels, "t10k-labels-idx1-ubyte"));
+  std::filesystem::create_directories(o.out_dir);
+  std::ofstream log(o.out_dir + "/log.jsonl");
+
+  // Split: the normal training images, shuffled with the seed; 10% held out for calibration.
+  std::vector<int> normal_rows;
+  for (int i = 0; i < train.images.count; ++i)
+    if (normal_classes.count(train.labels[std::size_t(i)])) normal_rows.push_back(i);
+  Rng split_rng(o.seed ^ 0xa5a5a5a5ULL);
+  split_rng.shuffle(normal_rows.begin(), normal_rows.end());
+  if (o.limit_train > 0 && int(normal_rows.size()) > o.limit_train) normal_rows.resize(std::size_t(o.limit_train));
+  const std::size_t held = std::max<std::size_t>(normal_rows.size() / 10, 1);
+  if (normal_rows.size() < 20) throw ValueError("only " + std::to_string(normal_rows.size()) + " training images of the normal classes " + o.normal);
+  const std::vector<int> calib_rows(normal_rows.end() - std::ptrdiff_t(held), normal_rows.end());
+  normal_rows.resize(normal_rows.size() - held);
+  std::vector<int> test_rows(std::size_t(test.images.count));
+  std::iota(test_rows.begin(), test_rows.end(), 0);
+  if (o.limit_test > 0 && int(test_rows.size()) > o.limit_test) {
+    Rng test_rng(o.seed ^ 0x5a5a5a5aULL);
+    test_rng.shuffle(test_rows.begin(), test_rows.end());
+    test_rows.resize(std::size_t(o.limit_test));
+    std::sort(test_rows.begin(), test_rows.end());
+  }
+  const RowMatrix<float> x_train = to_float(train.images, normal_rows), x_calib = to_float(train.images, calib_rows),
+                         x_test = to_float(test.images, test_rows);
+  std::vector<int> y_test(test_rows.size()), digit_test(test_rows.size());
+  for (std::size_t i = 0; i < test_rows.size(); ++i) {
+    digit_test[i] = test.labels[std::size_t(test_rows[i])];
+    y_test[i] = normal_classes.count(digit_test[i]) ? 0 : 1;
+  }
+  const int anomalies = std::accumulate(y_test.begin(), y_test.end(), 0);
+  if (anomalies == 0 || anomalies == int(y_test.size()))
+    throw ValueError("the test set needs both normal and anomalous classes (normal = " + o.normal + ")");
+  progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) +
+               " threads): normal classes " + o.normal + "; " + std::to_string(normal_rows.size()) + " training, " +
+               std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
+               std::to_string(anomalies) + " anomalies)");
+
+  DcGan gan({.seed = o.seed});
+  Reconstruction rec({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1});
+  const ConstBatchView<float, Image> train_view{x_train.data(), int(x_train.rows())};
+  const std::string model_path = o.out_dir + "/model.ganad";
+  if (!o.load.empty()) {
+    load(bundle(gan, rec), o.load);
+    progress.say("loaded " + o.load + " (" + std::to_string(gan.steps()) + " training steps)");
+  } else {
+    gan.fit(train_view, {.epochs = o.epochs, .batch = o.batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) {
+      progress.gan(p);
+      if (!p.epoch_end) return;
+      char name[64];
+      std::snprintf(name, sizeof name, "/samples_epoch_%02d.png", p.epoch);
+      pictures::image_grid(o.out_dir + name, gan.fixed_samples().data, std::min(64, gan.fixed_samples().batch), 8);
+      log << "{\"event\":\"epoch\",\"epoch\":" << p.epoch << ",\"d_loss\":" << p.mean.d_loss << ",\"g_loss\":" << p.mean.g_loss
+          << ",\"d_real\":" << p.mean.d_real << ",\"d_fake\":" << p.mean.d_fake << ",\"images_per_s\":" << p.images_per_second
+          << ",\"seconds\":" << p.seconds << "}\n";
+    });
+    if (wanted.count("reconstruction") || wanted.count("combined"))
+      rec.fit(gan, train_view, [&](const score::EncoderProgress& p) {
+        progress.encoder(p);
+        log << "{\"event\":\"encoder_epoch\",\"epoch\":" << p.epoch << ",\"loss\":" << p.loss << ",\"seconds\":" << p.seconds << "}\n";
+      });
+    save(bundle(gan, rec), model_path);
+    progress.say("model saved to " + model_path);
+  }
+
+  // Scores of the calibration normals and of the test set, per scorer.
+  std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> raw;  // name -> (calib, test)
+  auto collect = [&](const std::string& name, auto scorer) {
+    Detector det{gan, std::move(scorer)};
+    if constexpr (std::is_same_v<decltype(scorer), score::FeatureMatching>) det.fit(train_view);
+    const auto c = det.scores(x_calib);
+    const auto t = det.scores(x_test);
+    raw[name] = {std::vector<float>(c.data(), c.data() + c.size()), std::vector<float>(t.data(), t.data() + t.size())};
+  };
+  if (wanted.count("discriminator")) collect("discriminator", score::Discriminator{});
+  if (wanted.count("logit") || wanted.count("combined")) collect("logit", score::Discriminator{.raw = true});
+  if (wanted.count("feature") || wanted.count("combined")) collect("feature", score::FeatureMatching{});
+  if (wanted.count("reconstruction") || wanted.count("combined")) {
+    std::vector<float> c(std::size_t(x_calib.rows())), t(std::size_t(x_test.rows()));
+    Batch<float, Image> staging;
+    detail::scan_in_chunks(detail::rows_of<float, Image>(RowsRef<float>(x_calib), "calibration"), staging, "score",
+                           [&](auto chunk, int r0) { rec.score(gan, chunk, std::span(c).subspan(std::size_t(r0), std::size_t(chunk.batch))); });
+    detail::scan_in_chunks(detail::rows_of<float, Image>(RowsRef<float>(x_test), "test"), staging, "score",
+                           [&](auto chunk, int r0) { rec.score(gan, chunk, std::span(t).subspan(std::size_t(r0), std::size_t(chunk.batch))); });
+    raw["reconstruction"] = {c, t};
+  }
+  if (wanted.count("combined")) {  // mean of z-scores, standardised on the calibration normals
+    std::vector<float> c(raw["logit"].first.size(), 0.f), t(raw["logit"].second.size(), 0.f);
+    for (const std::string name : {"logit", "feature", "reconstruction"}) {
+      const auto& [sc, st] = raw[name];
+      double m = 0, m2 = 0;
+      for (float v : sc) m += v, m2 += double(v) * v;
+      m /= double(sc.size());
+      const double sd = std::sqrt(std::max(m2 / double(sc.size()) - m * m, 1e-24));
+      for (std::size_t i = 0; i < c.size(); ++i) c[i] += float((sc[i] - m) / sd / 3);
+      for (std::size_t i = 0; i < t.size(); ++i) t[i] += float((st[i] - m) / sd / 3);
+    }
+    raw["combined"] = {c, t};
+  }
+
+  std::vector<ScorerResult> results;
+  std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>> curves;
+  for (const std::string name : {"discriminator", "logit", "feature", "reconstruction", "combined"}) {
+    if (!wanted.count(name)) continue;
+    auto& [calib, scores] = raw[name];
+    ScorerResult r;
+    r.name = name;
+    r.auroc = metrics::auroc<float>(scores, y_test);
+    r.auprc = metrics::average_precision<float>(scores, y_test);
+    r.tpr_at_5 = metrics::tpr_at_fpr<float>(scores, y_test, 0.05);
+    std::vector<float> sorted = calib;
+    std::sort(sorted.begin(), sorted.end());
+    r.threshold = sorted[sorted.size() - 1 - std::min(sorted.size() - 1, std::size_t(std::floor(0.05 * double(sorted.size()))))];
+    r.test_fpr = metrics::confusion_at<float>(scores, y_test, r.threshold).false_positive_rate();
+    std::map<int, std::pair<double, int>> by;
+    for (std::size_t i = 0; i < scores.size(); ++i) by[digit_test[i]].first += scores[i], by[digit_test[i]].second += 1;
+    for (auto& [d, v] : by) r.mean_by_class[d] = v.first / v.second;
+    r.test_scores = scores;
+    const auto roc = metrics::roc_curve<float>(scores, y_test);
+    std::ofstream csv(o.out_dir + "/roc_" + name + ".csv");
+    csv << "threshold,fpr,tpr\n";
+    for (const auto& p : roc) csv << p.threshold << "," << p.fpr << "," << p.tpr << "\n";
+    curves.emplace_back(name, roc);
+    write_histogram_png(o.out_dir + "/histogram_" + name + ".png", name, scores, y_test);
+    results.push_back(std::move(r));
+  }
+  write_roc_png(o.out_dir + "/roc.png", curves);
+
+  // Pictures of the best scorer: extremes, and reconstruction maps of a few anomalies.
+  const auto best = std::max_element(results.begin(), results.end(), [](auto& a, auto& b) { return a.auroc < b.auroc; });
+  {
+    std::vector<int> order(best->test_scores.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return best->test_scores[std::size_t(a)] > best->test_scores[std::size_t(b)]; });
+    for (const bool most : {true, false}) {
+      std::vector<float> tiles;
+      std::vector<std::string> captions;
+      for (int k = 0; k < 32 && k < int(order.size()); ++k) {
+        const int i = most ? order[std::size_t(k)] : order[order.size() - 1 - std::size_t(k)];
+        tiles.insert(tiles.end(), x_test.row(i).data(), x_test.row(i).data() + 784);
+        captions.push_back(std::to_string(digit_test[std::size_t(i)]) + " " + fmt(best->test_scores[std::size_t(i)], 2));
+      }
+      pictures::image_grid(o.out_dir + (most ? "/most_anomalous.png" : "/most_normal.png"), tiles.data(), int(captions.size()), 8, 2, captions);
+    }
+  }
+  if (wanted.count("reconstruction") || wanted.count("combined")) {
+    std::vector<int> picks;
+    for (std::size_t i = 0; i < y_test.size() && picks.size() < 8; ++i)
+      if (y_test[i]) picks.push_back(int(i));
+    RowMatrix<float> x(Eigen::Index(picks.size()), 784);
+    for (std::size_t k = 0; k < picks.size(); ++k) x.row(Eigen::Index(k)) = x_test.row(picks[k]);
+    const auto recon = rec.reconstruct(gan, {x.data(), int(x.rows())});
+    std::vector<float> tiles;
+    for (std::size_t k = 0; k < picks.size(); ++k) {
+      const float* in = x.row(Eigen::Index(k)).data();
+      const float* out = recon.data + k * 784;
+      tiles.insert(tiles.end(), in, in + 784);
+      tiles.insert(tiles.end(), out, out + 784);
+      for (int j = 0; j < 784; ++j) tiles.push_back(std::abs(in[j] - out[j]) - 1.f);  // |x - G(E(x))| in [0, 2] -> [-1, 1]
+    }
+    pictures::image_grid(o.out_dir + "/anomaly_maps.png", tiles.data(), int(tiles.size() / 784), 3, 3);
+  }
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  std::fprintf(report, "\nnormal %s vs the rest; %zu test images, %d anomalies; threshold at 5%% FPR on %zu held-out normals\n",
+               o.normal.c_str(), y_test.size(), anomalies, held);
+  std::fprintf(report, "%-15s %7s %7s %10s %11s %12s\n", "scorer", "AUROC", "AUPRC", "TPR@5%FPR", "threshold", "test FPR");
+  for (const auto& r : results)
+    std::fprintf(report, "%-15s %7.4f %7.4f %10.4f %11.4g %11.2f%%\n", r.name.c_str(), r.auroc, r.auprc, r.tpr_at_5, r.threshold,
+                 100 * r.test_fpr);
+  std::fprintf(report, "\nmean score per class (%s):\n", best->name.c_str());
+  for (const auto& [d, m] : best->mean_by_class) std::fprintf(report, "  %d%s %.4g\n", d, normal_classes.count(d) ? " (normal) " : " (anomaly)", m);
+  std::fprintf(report, "\ntotal time %.1f s; outputs in %s\n", seconds, o.out_dir.c_str());
+
+  std::ofstream js(o.out_dir + "/results.json");
+  js << "{\"normal\":\"" << o.normal << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
+     << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"scorers\":{";
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    const auto& r = results[k];
+    js << (k ? "," : "") << "\"" << r.name << "\":{\"auroc\":" << r.auroc << ",\"auprc\":" << r.auprc << ",\"tpr_at_5_fpr\":" << r.tpr_at_5
+       << ",\"threshold\":" << r.threshold << ",\"test_fpr\":" << r.test_fpr << ",\"mean_by_class\":{";
+    std::size_t j = 0;
+    for (const auto& [d, m] : r.mean_by_class) js << (j++ ? "," : "") << "\"" << d << "\":" << m;
+    js << "}}";
+  }
+  js << "}}\n";
+  log << "{\"event\":\"done\",\"seconds\":" << seconds << "}\n";
+  return results;
+}
+
+}  // namespace mnist

@@ -1,0 +1,167 @@
+// Reader and writer for MNIST-format IDX files of 28x28 grayscale images with byte labels,
+// plain or gzip-compressed (detected by the gzip magic, not the file name). Every problem is
+// a ganad::IoError (cannot read) or ganad::FormatError naming the file and what is wrong.
+// Memory is bounded by the data actually present, never by a count read from the header.
+// It lives with the example, so the library itself needs no zlib.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+#include <ganad/core/error.hpp>
+
+namespace idx {
+
+struct Images {
+  int count = 0, rows = 0, cols = 0;
+  std::vector<std::uint8_t> pixels;  // count x rows x cols, row-major
+};
+
+inline constexpr std::uint32_t images_magic = 0x00000803;  // unsigned byte, 3 dimensions
+inline constexpr std::uint32_t labels_magic = 0x00000801;  // unsigned byte, 1 dimension
+inline constexpr std::size_t max_decompressed = std::size_t(1) << 31;  // 2 GiB: refuse bombs
+
+/// gunzip of a whole buffer; FormatError on corrupt or truncated data.
+inline std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& name) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw ganad::FormatError(name + ": zlib initialisation failed");
+  zs.next_in = const_cast<Bytef*>(in.data());
+  zs.avail_in = uInt(in.size());
+  std::vector<std::uint8_t> out;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (out.size() >= max_decompressed) {
+      inflateEnd(&zs);
+      throw ganad::FormatError(name + ": decompresses to more than 2 GiB; not an MNIST-format file");
+    }
+    const std::size_t at = out.size();
+    out.resize(at + (std::size_t(1) << 20));
+    zs.next_out = out.data() + at;
+    zs.avail_out = uInt(out.size() - at);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(out.size() - zs.avail_out);
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK || (zs.avail_in == 0 && zs.avail_out != 0)) {
+      inflateEnd(&zs);
+      throw ganad::FormatError(name + ": corrupt or truncated gzip data" + (zs.msg ? std::string(" (") + zs.msg + ")" : ""));
+    }
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
+/// The file's bytes, decompressed if it starts with the gzip magic.
+inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ganad::IoError(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+  if (in.bad()) throw ganad::IoError(path + ": read error");
+  if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) return gunzip(bytes, path);
+  return bytes;
+}
+
+inline std::uint32_t be32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+/// Parses an IDX image file held in memory (already decompressed). `name` is for messages.
+inline Images parse_images(const std::vector<std::uint8_t>& b, const std::string& name) {
+  if (b.size() < 4) throw ganad::FormatError(name + ": too short for an IDX image header (" + std::to_string(b.size()) + " bytes)");
+  const std::uint32_t magic = be32(b.data());
+  if (magic != images_magic) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, ": bad magic 0x%08x; an IDX image file starts with 0x%08x", magic, images_magic);
+    throw ganad::FormatError(name + buf + (magic == labels_magic ? " (this looks like a label file)" : ""));
+  }
+  if (b.size() < 16) throw ganad::FormatError(name + ": too short for an IDX image header (" + std::to_string(b.size()) + " bytes)");
+  const std::uint32_t count = be32(b.data() + 4), rows = be32(b.data() + 8), cols = be32(b.data() + 12);
+  if (rows != 28 || cols != 28)
+    throw ganad::FormatError(name + ": images are " + std::to_string(rows) + "x" + std::to_string(cols) + "; 28x28 expected");
+  const std::uint64_t need = std::uint64_t(count) * rows * cols;
+  const std::uint64_t have = b.size() - 16;
+  if (have != need)
+    throw ganad::FormatError(name + ": header says " + std::to_string(count) + " images (" + std::to_string(need) +
+                             " bytes of pixels) but the file holds " + std::to_string(have) +
+                             (have < need ? " (truncated)" : " (trailing data)"));
+  Images im;
+  im.count = int(count);
+  im.rows = int(rows);
+  im.cols = int(cols);
+  im.pixels.assign(b.begin() + 16, b.end());
+  return im;
+}
+
+/// Parses an IDX label file held in memory.
+inline std::vector<std::uint8_t> parse_labels(const std::vector<std::uint8_t>& b, const std::string& name) {
+  if (b.size() < 4) throw ganad::FormatError(name + ": too short for an IDX label header (" + std::to_string(b.size()) + " bytes)");
+  const std::uint32_t magic = be32(b.data());
+  if (magic != labels_magic) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, ": bad magic 0x%08x; an IDX label file starts with 0x%08x", magic, labels_magic);
+    throw ganad::FormatError(name + buf + (magic == images_magic ? " (this looks like an image file)" : ""));
+  }
+  if (b.size() < 8) throw ganad::FormatError(name + ": too short for an IDX label header (" + std::to_string(b.size()) + " bytes)");
+  const std::uint32_t count = be32(b.data() + 4);
+  const std::uint64_t have = b.size() - 8;
+  if (have != count)
+    throw ganad::FormatError(name + ": header says " + std::to_string(count) + " labels but the file holds " +
+                             std::to_string(have) + (have < count ? " (truncated)" : " (trailing data)"));
+  return {b.begin() + 8, b.end()};
+}
+
+inline Images read_images(const std::string& path) { return parse_images(read_bytes(path), path); }
+inline std::vector<std::uint8_t> read_labels(const std::string& path) { return parse_labels(read_bytes(path), path); }
+
+/// Images and labels of one split, checked against each other.
+struct Dataset {
+  Images images;
+  std::vector<std::uint8_t> labels;
+};
+inline Dataset read_dataset(const std::string& images_path, const std::string& labels_path) {
+  Dataset d{read_images(images_path), read_labels(labels_path)};
+  if (std::size_t(d.images.count) != d.labels.size())
+    throw ganad::FormatError(images_path + " holds " + std::to_string(d.images.count) + " images but " + labels_path +
+                             " holds " + std::to_string(d.labels.size()) + " labels");
+  return d;
+}
+
+/// Writers, for tests and for making small datasets (gzip when `gz`).
+inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gz) {
+  if (gz) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    if (!f) throw ganad::IoError(path + ": cannot create");
+    const bool ok = gzwrite(f, bytes.data(), unsigned(bytes.size())) == int(bytes.size());
+    if (gzclose(f) != Z_OK || !ok) throw ganad::IoError(path + ": write failed");
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!out) throw ganad::IoError(path + ": write failed");
+}
+inline void put_be32(std::vector<std::uint8_t>& b, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t(v >> s));
+}
+inline void write_images(const std::string& path, const Images& im, bool gz = false) {
+  std::vector<std::uint8_t> b;
+  put_be32(b, images_magic);
+  put_be32(b, std::uint32_t(im.count));
+  put_be32(b, std::uint32_t(im.rows));
+  put_be32(b, std::uint32_t(im.cols));
+  b.insert(b.end(), im.pixels.begin(), im.pixels.end());
+  write_bytes(path, b, gz);
+}
+inline void write_labels(const std::string& path, const std::vector<std::uint8_t>& labels, bool gz = false) {
+  std::vector<std::uint8_t> b;
+  put_be32(b, labels_magic);
+  put_be32(b, std::uint32_t(labels.size()));
+  b.insert(b.end(), labels.begin(), labels.end());
+  write_bytes(path, b, gz);
+}
+
+}  // namespace idx
