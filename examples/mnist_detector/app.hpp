@@ -28,18 +28,17 @@
 namespace mnist {
 
 using namespace ganad;
-using Generator = models::DcganGenerator<float>;
 using Discriminator = models::DcganDiscriminator<float>;
-using DcGan = Gan<Generator, Discriminator>;
-using Reconstruction = score::Reconstruction<DcGan>;
 using Image = Shape<1, 28, 28>;
 
 struct Options {
   std::string data_dir = "data/mnist";
   std::string train_images, train_labels, test_images, test_labels;  // override data_dir
   std::string normal = "0-4";
-  int epochs = 3;
-  int encoder_epochs = 2;
+  std::string arch = "bn";  // "seed": design.md's DCGAN; "bn": the same with BatchNorm in G
+  double real_label = 1.0;
+  int epochs = 2;
+  int encoder_epochs = 1;
   int batch = 64;
   int threads = 0;  // 0: all
   std::uint64_t seed = 42;
@@ -58,7 +57,9 @@ inline std::string usage() {
                         t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may end in .gz)
   --train-images F --train-labels F --test-images F --test-labels F   explicit files
   --normal SPEC         normal classes: 0-4 (default), 3, 1,7
-  --epochs N            GAN epochs (default 3)        --encoder-epochs N  (default 2)
+  --arch seed|bn        seed: the seed's DCGAN; bn: the same with BatchNorm in G (default)
+  --real-label X        one-sided label smoothing for real images (default 1, e.g. 0.9)
+  --epochs N            GAN epochs (default 2)        --encoder-epochs N  (default 1)
   --batch N             batch size (default 64)       --threads N  (default: all cores)
   --seed N              (default 42)                  --out DIR    (default out/mnist)
   --scorers LIST        discriminator,logit,feature,reconstruction,combined (default: all)
@@ -96,6 +97,17 @@ inline Options parse_args(int argc, char** argv) {
     else if (a == "--test-images") o.test_images = value(i);
     else if (a == "--test-labels") o.test_labels = value(i);
     else if (a == "--normal") o.normal = value(i);
+    else if (a == "--arch") {
+      o.arch = value(i);
+      if (o.arch != "seed" && o.arch != "bn") throw ValueError("--arch must be seed or bn, not '" + o.arch + "'");
+    } else if (a == "--real-label") {
+      const std::string v = value(i);
+      try {
+        o.real_label = std::stod(v);
+      } catch (...) {
+        throw ValueError("--real-label needs a number, not '" + v + "'");
+      }
+    }
     else if (a == "--epochs") o.epochs = int(number(i));
     else if (a == "--encoder-epochs") o.encoder_epochs = int(number(i));
     else if (a == "--batch") o.batch = int(number(i));
@@ -262,8 +274,12 @@ inline std::string fmt(double v, int digits = 4) {
   return b;
 }
 
-/// The whole pipeline. Returns the results per scorer (also printed and written to out_dir).
-inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdout) {
+/// The whole pipeline for generator G. Returns the results per scorer (also printed and
+/// written to out_dir).
+template <class Generator>
+std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
+  using DcGan = Gan<Generator, Discriminator>;
+  using Reconstruction = score::Reconstruction<DcGan>;
   const auto t_start = std::chrono::steady_clock::now();
   if (o.threads > 0) set_num_threads(o.threads);
   Progress progress(o.quiet);
@@ -317,11 +333,11 @@ inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdou
   if (anomalies == 0 || anomalies == int(y_test.size()))
     throw ValueError("the test set needs both normal and anomalous classes (normal = " + o.normal + ")");
   progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) +
-               " threads): normal classes " + o.normal + "; " + std::to_string(normal_rows.size()) + " training, " +
+               " threads), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(normal_rows.size()) + " training, " +
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
                std::to_string(anomalies) + " anomalies)");
 
-  DcGan gan({.seed = o.seed});
+  DcGan gan({.seed = o.seed, .real_label = o.real_label});
   Reconstruction rec({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1});
   const ConstBatchView<float, Image> train_view{x_train.data(), int(x_train.rows())};
   const std::string model_path = o.out_dir + "/model.ganad";
@@ -458,7 +474,7 @@ inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdou
   std::fprintf(report, "\ntotal time %.1f s; outputs in %s\n", seconds, o.out_dir.c_str());
 
   std::ofstream js(o.out_dir + "/results.json");
-  js << "{\"normal\":\"" << o.normal << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
+  js << "{\"normal\":\"" << o.normal << "\",\"arch\":\"" << o.arch << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
      << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"scorers\":{";
   for (std::size_t k = 0; k < results.size(); ++k) {
     const auto& r = results[k];
@@ -471,6 +487,12 @@ inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdou
   js << "}}\n";
   log << "{\"event\":\"done\",\"seconds\":" << seconds << "}\n";
   return results;
+}
+
+/// Runs the pipeline with the generator --arch names.
+inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdout) {
+  if (o.arch == "seed") return run_with<models::DcganGenerator<float>>(o, report);
+  return run_with<models::DcganGeneratorBN<float>>(o, report);
 }
 
 }  // namespace mnist

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ganad/layers/activations.hpp"
+#include "ganad/layers/batchnorm.hpp"
 #include "ganad/layers/conv2d.hpp"
 #include "ganad/layers/conv_transpose2d.hpp"
 #include "ganad/layers/dense.hpp"
@@ -18,6 +19,15 @@ using DcganGenerator = Sequential<T, Flat<Latent>,
     ConvTranspose2D<128, 4, Stride<2>, Same>, LeakyReLU<>,   // 128 x 14 x 14
     ConvTranspose2D<64, 4, Stride<2>, Same>, LeakyReLU<>,    // 64 x 28 x 28
     ConvTranspose2D<1, 7, Stride<1>, Same>, Tanh>;           // 1 x 28 x 28
+
+/// The seed's generator with BatchNorm after the Dense layer and each hidden transposed
+/// convolution, as the DCGAN paper and TensorFlow's DCGAN tutorial have it.
+template <class T = float, int Latent = 100>
+using DcganGeneratorBN = Sequential<T, Flat<Latent>,
+    Dense<7 * 7 * 256>, BatchNorm<>, LeakyReLU<>, Reshape<Shape<256, 7, 7>>,
+    ConvTranspose2D<128, 4, Stride<2>, Same>, BatchNorm<>, LeakyReLU<>,
+    ConvTranspose2D<64, 4, Stride<2>, Same>, BatchNorm<>, LeakyReLU<>,
+    ConvTranspose2D<1, 7, Stride<1>, Same>, Tanh>;
 
 /// The seed's discriminator: 1 x 28 x 28 image -> one logit.
 template <class T = float>
