@@ -33,19 +33,17 @@ inline std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, con
   if (inflateInit2(&zs, 15 + 32) != Z_OK) throw ganad::FormatError(name + ": zlib initialisation failed");
   zs.next_in = const_cast<Bytef*>(in.data());
   zs.avail_in = uInt(in.size());
-  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> out, chunk(std::size_t(1) << 16);
   int rc = Z_OK;
   while (rc != Z_STREAM_END) {
     if (out.size() >= max_decompressed) {
       inflateEnd(&zs);
       throw ganad::FormatError(name + ": decompresses to more than 2 GiB; not an MNIST-format file");
     }
-    const std::size_t at = out.size();
-    out.resize(at + (std::size_t(1) << 20));
-    zs.next_out = out.data() + at;
-    zs.avail_out = uInt(out.size() - at);
+    zs.next_out = chunk.data();
+    zs.avail_out = uInt(chunk.size());
     rc = inflate(&zs, Z_NO_FLUSH);
-    out.resize(out.size() - zs.avail_out);
+    out.insert(out.end(), chunk.data(), chunk.data() + (chunk.size() - zs.avail_out));
     if (rc == Z_STREAM_END) break;
     if (rc != Z_OK || (zs.avail_in == 0 && zs.avail_out != 0)) {
       inflateEnd(&zs);
