@@ -130,7 +130,7 @@ TEST_CASE("mnist_detector: command-line errors name the flag", "[example]") {
   CHECK((q.epochs == 1 && q.limit_train == 4096));
 }
 
-TEST_CASE("mnist_detector end to end on synthetic IDX data: files written, anomalies score higher", "[example][e2e]") {
+TEST_CASE("mnist_detector end to end on synthetic IDX data: files written, anomalies score higher", "[example][e2e][long]") {
   const auto dir = scratch("e2e");
   write_split(dir, "train", shapes(600, 3), true);  // gzip, as a user's copy might be
   write_split(dir, "t10k", shapes(200, 4), false);
