@@ -36,17 +36,8 @@ def timed(fn, reps, min_time=0.3):
 
 def dcgan_layers():
     """(name, module, input shape without batch, needs_dx, discriminator layer) as layers_bench."""
-    # padding as Keras 'same' for these shapes: ConvT k4 s2 p1 (7->14, 14->28), k7 s1 p3,
-    # Conv k5 s2 on 28 and 14: TF pads 1 before, 2 after (asymmetric), so pad the input explicitly.
-    class SameConv(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.pad = nn.ZeroPad2d((1, 2, 1, 2))
-            self.conv = nn.Conv2d(cin, cout, 5, 2)
-
-        def forward(self, x):
-            return self.conv(self.pad(x))
-
+    # Keras 'same' for these shapes: ConvT k4 s2 p1 (7->14, 14->28) and k7 s1 p3; the 5x5
+    # stride-2 convolutions pad asymmetrically (SameConv below).
     return [
         ("dense_100_12544", nn.Linear(100, 7 * 7 * 256), (100,), False, False),
         ("convT_256_128_k4s2", nn.ConvTranspose2d(256, 128, 4, 2, 1), (256, 7, 7), True, False),
