@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 
 #include <ganad/ganad.hpp>
@@ -34,6 +35,18 @@ inline double fma_peak_gflops() {
 inline void report_flops(benchmark::State& state, double flops, int threads) {
   state.counters["GFLOPS"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_GFLOPS"] = fma_peak_gflops() * threads;
+}
+
+/// The end of every benchmark's main(): flags, a header line with the SIMD arch and the
+/// measured peak, then the registered benchmarks.
+inline int run_main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::printf("ganad %s, SIMD %s, measured single-core FMA peak %.1f GFLOP/s\n", version(), simd_arch_name(),
+              fma_peak_gflops());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 inline std::string arch_label(int threads) {

@@ -40,10 +40,5 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2})
     benchmark::RegisterBenchmark(("gan/dcgan_step/b64/t" + std::to_string(threads)).c_str(), bm_gan_step, threads)
         ->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("ganad %s, SIMD %s, measured single-core FMA peak %.1f GFLOP/s\n", version(), simd_arch_name(),
-              bench::fma_peak_gflops());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  return bench::run_main(argc, argv);
 }

@@ -72,10 +72,5 @@ int main(int argc, char** argv) {
   add<Sequential<float, Shape<1, 28, 28>, Conv2D<64, 5, Stride<2>, Same>>>("conv_1_64_k5s2", true, true);
   add<Sequential<float, Shape<64, 14, 14>, Conv2D<128, 5, Stride<2>, Same>>>("conv_64_128_k5s2", true, true);
   add<Sequential<float, Flat<6272>, Dense<1>>>("dense_6272_1", true, true);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("ganad %s, SIMD %s, measured single-core FMA peak %.1f GFLOP/s\n", version(), simd_arch_name(),
-              bench::fma_peak_gflops());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  return bench::run_main(argc, argv);
 }

@@ -54,10 +54,5 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("score/reconstruction/b256" + t).c_str(), bm_reconstruction, 256, threads)
         ->UseRealTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  std::printf("ganad %s, SIMD %s, measured single-core FMA peak %.1f GFLOP/s\n", version(), simd_arch_name(),
-              bench::fma_peak_gflops());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  return bench::run_main(argc, argv);
 }

@@ -106,4 +106,15 @@ GradReport gradcheck(Net& net, int batch, GradcheckOptions opt = {}) {
   return rep;
 }
 
+/// The verdict every layer test asks for (call inside a Catch2 test case).
+#define GANAD_REQUIRE_GRADCHECK(rep)                 \
+  do {                                               \
+    INFO((rep).describe());                          \
+    REQUIRE((rep).max_rel_error <= 1e-6);            \
+    REQUIRE((rep).dx_fully_written);                 \
+    REQUIRE((rep).grads_accumulate);                 \
+    REQUIRE((rep).dx_overwritten);                   \
+    REQUIRE((rep).forward_repeatable);               \
+  } while (0)
+
 }  // namespace ganad::test

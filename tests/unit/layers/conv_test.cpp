@@ -16,12 +16,7 @@ template <class Net>
 void require_gradients_match(std::uint64_t seed) {
   Net net({.seed = seed});
   const auto rep = test::gradcheck(net, 3, {.seed = seed + 1});
-  INFO(rep.describe());
-  REQUIRE(rep.max_rel_error <= 1e-6);
-  REQUIRE(rep.dx_fully_written);
-  REQUIRE(rep.grads_accumulate);
-  REQUIRE(rep.dx_overwritten);
-  REQUIRE(rep.forward_repeatable);
+  GANAD_REQUIRE_GRADCHECK(rep);
 }
 }  // namespace
 

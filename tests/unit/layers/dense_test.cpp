@@ -16,12 +16,7 @@ TEMPLATE_TEST_CASE("Dense: analytic gradients match finite differences", "[layer
   TestType net({.seed = 11});
   for (int batch : {1, 3}) {
     const auto rep = test::gradcheck(net, batch, {.seed = 5});
-    INFO(rep.describe());
-    REQUIRE(rep.max_rel_error <= 1e-6);
-    REQUIRE(rep.dx_fully_written);
-    REQUIRE(rep.grads_accumulate);
-    REQUIRE(rep.dx_overwritten);
-    REQUIRE(rep.forward_repeatable);
+    GANAD_REQUIRE_GRADCHECK(rep);
   }
 }
 

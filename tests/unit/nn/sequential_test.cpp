@@ -27,12 +27,7 @@ TEST_CASE("Sequential: shapes propagate at compile time", "[nn]") {
 TEST_CASE("Sequential: whole-network gradients match finite differences", "[nn][gradcheck]") {
   Mixed net({.seed = 4});
   const auto rep = test::gradcheck(net, 3, {.seed = 12});
-  INFO(rep.describe());
-  REQUIRE(rep.max_rel_error <= 1e-6);
-  REQUIRE(rep.dx_fully_written);
-  REQUIRE(rep.grads_accumulate);
-  REQUIRE(rep.dx_overwritten);
-  REQUIRE(rep.forward_repeatable);
+  GANAD_REQUIRE_GRADCHECK(rep);
 }
 
 TEST_CASE("Sequential: a frozen backward gives the same dx and no parameter gradients", "[nn]") {
