@@ -42,7 +42,7 @@ struct Options {
   int batch = 64;
   int threads = 0;  // 0: all
   std::uint64_t seed = 42;
-  std::string scorers = "discriminator,logit,feature,reconstruction,combined";
+  std::string scorers = "discriminator,logit,feature,knn,reconstruction,combined";
   std::string out_dir = "out/mnist";
   std::string load;  // model file: score without training
   int limit_train = 0;  // use at most this many normal training images (0: all)
@@ -62,7 +62,7 @@ inline std::string usage() {
   --epochs N            GAN epochs (default 2)        --encoder-epochs N  (default 1)
   --batch N             batch size (default 64)       --threads N  (default: all cores)
   --seed N              (default 42)                  --out DIR    (default out/mnist)
-  --scorers LIST        discriminator,logit,feature,reconstruction,combined (default: all)
+  --scorers LIST        discriminator,logit,feature,knn,reconstruction,combined (default: all)
   --limit-train N       use at most N normal training images
   --limit-test N        score at most N test images
   --load FILE           load a model saved by an earlier run and only score
@@ -289,8 +289,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     std::stringstream ss(o.scorers);
     std::string p;
     while (std::getline(ss, p, ',')) {
-      if (p != "discriminator" && p != "logit" && p != "feature" && p != "reconstruction" && p != "combined")
-        throw ValueError("--scorers: unknown scorer '" + p + "' (discriminator, logit, feature, reconstruction, combined)");
+      if (p != "discriminator" && p != "logit" && p != "feature" && p != "knn" && p != "reconstruction" && p != "combined")
+        throw ValueError("--scorers: unknown scorer '" + p + "' (discriminator, logit, feature, knn, reconstruction, combined)");
       s.insert(p);
     }
     return s;
@@ -302,6 +302,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   const auto test = idx::read_dataset(path_or(o.test_images, "t10k-images-idx3-ubyte"), path_or(o.test_labels, "t10k-labels-idx1-ubyte"));
   std::filesystem::create_directories(o.out_dir);
   std::ofstream log(o.out_dir + "/log.jsonl");
+  log << std::unitbuf;  // each line on disk as it happens: the log can be followed while training runs
 
   // Split: the normal training images, shuffled with the seed; 10% held out for calibration.
   std::vector<int> normal_rows;
@@ -341,6 +342,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   Reconstruction rec({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1});
   const ConstBatchView<float, Image> train_view{x_train.data(), int(x_train.rows())};
   const std::string model_path = o.out_dir + "/model.ganad";
+  std::vector<double> epoch_d_auroc;
   if (!o.load.empty()) {
     load(bundle(gan, rec), o.load);
     progress.say("loaded " + o.load + " (" + std::to_string(gan.steps()) + " training steps)");
@@ -351,9 +353,15 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples_epoch_%02d.png", p.epoch);
       pictures::image_grid(o.out_dir + name, gan.fixed_samples().data, std::min(64, gan.fixed_samples().batch), 8);
+      // 1 - D(x) on the test set after every epoch: how much the seed's score moves from one
+      // epoch to the next (reported only; nothing is chosen by it).
+      const auto d_scores = gan.discriminator().anomaly_score(x_test);
+      const double d_auroc = metrics::auroc<float>(std::span<const float>(d_scores.data(), std::size_t(d_scores.size())), y_test);
+      epoch_d_auroc.push_back(d_auroc);
+      progress.say("  1 - D(x) test AUROC after epoch " + std::to_string(p.epoch) + ": " + fmt(d_auroc, 3));
       log << "{\"event\":\"epoch\",\"epoch\":" << p.epoch << ",\"d_loss\":" << p.mean.d_loss << ",\"g_loss\":" << p.mean.g_loss
           << ",\"d_real\":" << p.mean.d_real << ",\"d_fake\":" << p.mean.d_fake << ",\"images_per_s\":" << p.images_per_second
-          << ",\"seconds\":" << p.seconds << "}\n";
+          << ",\"seconds\":" << p.seconds << ",\"discriminator_test_auroc\":" << d_auroc << "}\n";
     });
     if (wanted.count("reconstruction") || wanted.count("combined"))
       rec.fit(gan, train_view, [&](const score::EncoderProgress& p) {
@@ -369,6 +377,9 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   auto collect = [&](const std::string& name, auto scorer) {
     Detector det{gan, std::move(scorer)};
     if constexpr (std::is_same_v<decltype(scorer), score::FeatureMatching>) det.fit(train_view);
+    // kNN keeps the training features; scoring the training set itself (Detector::fit) would
+    // cost a product of the training set with itself and is not needed here.
+    if constexpr (std::is_same_v<decltype(scorer), score::NearestNeighbours>) det.scorer().fit(gan, train_view);
     const auto c = det.scores(x_calib);
     const auto t = det.scores(x_test);
     raw[name] = {std::vector<float>(c.data(), c.data() + c.size()), std::vector<float>(t.data(), t.data() + t.size())};
@@ -376,6 +387,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   if (wanted.count("discriminator")) collect("discriminator", score::Discriminator{});
   if (wanted.count("logit") || wanted.count("combined")) collect("logit", score::Discriminator{.raw = true});
   if (wanted.count("feature") || wanted.count("combined")) collect("feature", score::FeatureMatching{});
+  if (wanted.count("knn")) collect("knn", score::NearestNeighbours{});
   if (wanted.count("reconstruction") || wanted.count("combined")) {
     std::vector<float> c(std::size_t(x_calib.rows())), t(std::size_t(x_test.rows()));
     Batch<float, Image> staging;
@@ -401,7 +413,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
 
   std::vector<ScorerResult> results;
   std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>> curves;
-  for (const std::string name : {"discriminator", "logit", "feature", "reconstruction", "combined"}) {
+  for (const std::string name : {"discriminator", "logit", "feature", "knn", "reconstruction", "combined"}) {
     if (!wanted.count(name)) continue;
     auto& [calib, scores] = raw[name];
     ScorerResult r;
@@ -475,7 +487,9 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
 
   std::ofstream js(o.out_dir + "/results.json");
   js << "{\"normal\":\"" << o.normal << "\",\"arch\":\"" << o.arch << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
-     << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"scorers\":{";
+     << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"discriminator_auroc_by_epoch\":[";
+  for (std::size_t k = 0; k < epoch_d_auroc.size(); ++k) js << (k ? "," : "") << epoch_d_auroc[k];
+  js << "],\"scorers\":{";
   for (std::size_t k = 0; k < results.size(); ++k) {
     const auto& r = results[k];
     js << (k ? "," : "") << "\"" << r.name << "\":{\"auroc\":" << r.auroc << ",\"auprc\":" << r.auprc << ",\"tpr_at_5_fpr\":" << r.tpr_at_5

@@ -23,13 +23,16 @@ struct GradReport {
   bool grads_accumulate = true;  // a second backward doubled grads
   bool dx_overwritten = true;    // a second backward left dx bit-identical
   bool forward_repeatable = true;
+  bool params_only_match = true;  // backward without dx: the same parameter gradients
+  bool skip_matches = true;       // backward with ParamGrads::skip: the same dx, grads untouched
   std::size_t checked = 0;
   std::string describe() const {
     std::ostringstream os;
     os << "max rel error " << max_rel_error << " at " << worst << " over " << checked
        << " elements; dx fully written " << dx_fully_written << ", grads accumulate "
        << grads_accumulate << ", dx overwritten " << dx_overwritten << ", forward repeatable "
-       << forward_repeatable;
+       << forward_repeatable << ", params-only backward matches " << params_only_match
+       << ", skip backward matches " << skip_matches;
     return os.str();
   }
 };
@@ -81,6 +84,17 @@ GradReport gradcheck(Net& net, int batch, GradcheckOptions opt = {}) {
     if (std::abs(got - want) > 1e-12 * std::max(1.0, std::abs(want))) rep.grads_accumulate = false;
   }
 
+  // The other two forms of backward, which layers may compute along other paths.
+  if constexpr (requires { net.backward(x.view(), y.view(), r.view(), dx.view(), ParamGrads::skip); }) {
+    std::ranges::fill(net.grads(), T(0));
+    net.backward(x.view(), y.view(), r.view(), BatchView<T, In>{});
+    rep.params_only_match = std::equal(g1.begin(), g1.end(), net.grads().begin());
+    std::ranges::fill(dx2.flat(), std::numeric_limits<T>::quiet_NaN());
+    net.backward(x.view(), y.view(), r.view(), dx2.view(), ParamGrads::skip);
+    rep.skip_matches = std::equal(dx.flat().begin(), dx.flat().end(), dx2.flat().begin()) &&
+                       std::equal(g1.begin(), g1.end(), net.grads().begin());
+  }
+
   auto check = [&](const char* what, std::size_t i, T& v, double analytic) {
     const T saved = v;
     const double h = 1e-6 * std::max(1.0, std::abs(double(saved)));
@@ -115,6 +129,8 @@ GradReport gradcheck(Net& net, int batch, GradcheckOptions opt = {}) {
     REQUIRE((rep).grads_accumulate);                 \
     REQUIRE((rep).dx_overwritten);                   \
     REQUIRE((rep).forward_repeatable);               \
+    REQUIRE((rep).params_only_match);                \
+    REQUIRE((rep).skip_matches);                     \
   } while (0)
 
 }  // namespace ganad::test

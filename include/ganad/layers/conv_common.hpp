@@ -90,34 +90,31 @@ class ConvEngine {
   [[nodiscard]] const kernels::ConvGeometry& geometry() const { return g_; }
 
   /// out_cm (m x batch*OH*OW) = op(w) (m x C*K*K) * im2col(image) [+ row_bias].
-  void lowered_product(int batch, const T* image, const T* w, kernels::Trans tw, int m,
-                       const T* row_bias, T* out_cm) {
-    const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
-    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
-      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
-      kernels::gemm<T>(tw, kernels::Trans::no, m, nb * ohw, k, T(1), w, tw == kernels::Trans::no ? k : m,
-                       cols, nb * ohw, T(0), out_cm + std::size_t(n0) * ohw, ld, {.row_bias = row_bias});
-    });
+  void lowered_product(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out_cm) {
+    lowered(batch, image, w, tw, m, row_bias, out_cm, nullptr, 0, nullptr);
+  }
+  /// lowered_product and, from the same im2col columns, dw (m_dw x C*K*K) += a_cm (m_dw x
+  /// batch*OH*OW) * im2col(image)^T: ConvTranspose2D's backward needs both of the same image
+  /// (its output gradient), and building the columns once saves half the im2col work.
+  void lowered_product_and_weight_gradient(int batch, const T* image, const T* w, kernels::Trans tw, int m, T* out_cm,
+                                           const T* a_cm, int m_dw, T* dw) {
+    lowered(batch, image, w, tw, m, nullptr, out_cm, a_cm, m_dw, dw);
   }
 
-  /// image = col2im(op(w) (C*K*K x m) * in_cm (m x batch*OH*OW)).
-  void raised_product(int batch, const T* w, kernels::Trans tw, int m, const T* in_cm, T* image) {
+  /// image = col2im(op(w) (C*K*K x m) * in_cm (m x batch*OH*OW)) [+ channel_bias per image channel].
+  void raised_product(int batch, const T* w, kernels::Trans tw, int m, const T* in_cm, T* image,
+                      const T* channel_bias = nullptr) {
     const int rows = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
       kernels::gemm<T>(tw, kernels::Trans::no, rows, nb * ohw, m, T(1), w, tw == kernels::Trans::no ? m : rows,
                        in_cm + std::size_t(n0) * ohw, ld, T(0), cols, nb * ohw);
-      kernels::col2im<T>(g_, nb, cols, image + image_offset(n0));
+      kernels::col2im<T>(g_, nb, cols, image + image_offset(n0), channel_bias);
     });
   }
 
   /// dw (m x C*K*K) += a_cm (m x batch*OH*OW) * im2col(image)^T, chunk by chunk in order.
   void weight_gradient(int batch, const T* a_cm, int m, const T* image, T* dw) {
-    const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
-    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
-      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
-      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, m, k, nb * ohw, T(1),
-                       a_cm + std::size_t(n0) * ohw, ld, cols, nb * ohw, T(1), dw, k);
-    });
+    lowered(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a_cm, m, dw);
   }
 
   /// A channel-major scratch buffer (slot 0 or 1) of at least `size` elements.
@@ -138,6 +135,21 @@ class ConvEngine {
  private:
   [[nodiscard]] std::size_t image_offset(int n) const {
     return std::size_t(n) * g_.channels * g_.image_size();
+  }
+  /// Per chunk: im2col(image), then out_cm = op(w) * cols (if out_cm) and dw += a_cm * cols^T
+  /// (if dw). The chunks run in order, so dw's summation order is fixed.
+  void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out_cm,
+               const T* a_cm, int m_dw, T* dw) {
+    const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
+    for_each_chunk(batch, [&](int n0, int nb, T* cols) {
+      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
+      if (out_cm)
+        kernels::gemm<T>(tw, kernels::Trans::no, m, nb * ohw, k, T(1), w, tw == kernels::Trans::no ? k : m, cols, nb * ohw,
+                         T(0), out_cm + std::size_t(n0) * ohw, ld, {.row_bias = row_bias});
+      if (dw)
+        kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, m_dw, k, nb * ohw, T(1), a_cm + std::size_t(n0) * ohw, ld,
+                         cols, nb * ohw, T(1), dw, k);
+    });
   }
   template <class F>
   void for_each_chunk(int batch, F&& f) {

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 namespace fs = std::filesystem;
 
@@ -146,14 +148,14 @@ TEST_CASE("mnist_detector end to end on synthetic IDX data: files written, anoma
   const auto results = mnist::run(o, sink);
   std::fclose(sink);
   for (const char* f : {"model.ganad", "log.jsonl", "results.json", "roc.png", "roc_discriminator.csv", "roc_reconstruction.csv",
-                        "histogram_feature.png", "most_anomalous.png", "most_normal.png", "anomaly_maps.png", "samples_epoch_04.png"}) {
+                        "roc_knn.csv", "histogram_feature.png", "most_anomalous.png", "most_normal.png", "anomaly_maps.png", "samples_epoch_04.png"}) {
     INFO(f);
     CHECK(fs::file_size(dir / "out" / f) > 0);
   }
-  REQUIRE(results.size() == 5);
+  REQUIRE(results.size() == 6);
   for (const auto& r : results) {
     INFO(r.name << ": AUROC " << r.auroc << ", mean normal " << r.mean_by_class.at(0) << ", anomaly " << r.mean_by_class.at(1));
-    if (r.name == "feature" || r.name == "reconstruction" || r.name == "combined") CHECK(r.mean_by_class.at(1) > r.mean_by_class.at(0));
+    if (r.name == "feature" || r.name == "knn" || r.name == "reconstruction" || r.name == "combined") CHECK(r.mean_by_class.at(1) > r.mean_by_class.at(0));
     CHECK((r.auroc >= 0.0 && r.auroc <= 1.0));
   }
   // --load scores with the saved model and gives the same numbers.
@@ -164,5 +166,15 @@ TEST_CASE("mnist_detector end to end on synthetic IDX data: files written, anoma
   const auto reloaded = mnist::run(again, sink);
   std::fclose(sink);
   for (std::size_t k = 0; k < results.size(); ++k) CHECK(reloaded[k].auroc == results[k].auroc);
+  // The log has one line per epoch with the discriminator's test AUROC, and results.json the list.
+  std::ifstream log(dir / "out" / "log.jsonl");
+  int epochs_logged = 0;
+  for (std::string line; std::getline(log, line);)
+    if (line.find("\"event\":\"epoch\"") != std::string::npos && line.find("\"discriminator_test_auroc\":") != std::string::npos) ++epochs_logged;
+  CHECK(epochs_logged == 4);
+  std::ifstream js(dir / "out" / "results.json");
+  const std::string results_json((std::istreambuf_iterator<char>(js)), std::istreambuf_iterator<char>());
+  CHECK(results_json.find("\"discriminator_auroc_by_epoch\":[") != std::string::npos);
+  CHECK(results_json.find("\"knn\":{\"auroc\"") != std::string::npos);
   fs::remove_all(dir);
 }

@@ -254,3 +254,127 @@ TEST_CASE("Scoring a steady stream allocates nothing after the first call", "[sc
   gan.discriminator().anomaly_score(view(x), out);
   CHECK(test::all_allocations() == before);
 }
+
+namespace {
+// D's last hidden features of x (eval mode), in double.
+std::vector<std::vector<double>> features_of(ImgGan& gan, const RowMatrix<float>& x) {
+  auto& d = gan.discriminator().net();
+  d.eval();
+  d.forward(view(x));
+  const auto f = d.layer_output<ImgD::depth - 2>();
+  const std::size_t F = decltype(f)::shape::size;
+  std::vector<std::vector<double>> out(std::size_t(x.rows()), std::vector<double>(F));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for (std::size_t c = 0; c < F; ++c) out[i][c] = f.data[i * F + c];
+  return out;
+}
+// Mean distance of unit vectors to the k nearest references, by brute force.
+double knn_reference(const std::vector<double>& q, const std::vector<std::vector<double>>& refs, int k) {
+  auto unit = [](std::vector<double> v) {
+    double n = 0;
+    for (double a : v) n += a * a;
+    for (double& a : v) a /= std::sqrt(n);
+    return v;
+  };
+  const auto uq = unit(q);
+  std::vector<double> d;
+  for (const auto& r : refs) {
+    const auto ur = unit(r);
+    double s = 0;
+    for (std::size_t c = 0; c < ur.size(); ++c) s += (uq[c] - ur[c]) * (uq[c] - ur[c]);
+    d.push_back(std::sqrt(s));
+  }
+  std::sort(d.begin(), d.end());
+  return std::accumulate(d.begin(), d.begin() + k, 0.0) / k;
+}
+}  // namespace
+
+TEST_CASE("NearestNeighbours: scores equal a brute-force kNN in D's feature space", "[scoring][scorers][knn]") {
+  auto& gan = trained_gan();
+  const auto train = squares(300, 21), x = squares(20, 22);
+  const auto ref_features = features_of(gan, train);
+  const auto x_features = features_of(gan, x);
+  for (int k : {1, 3, 7}) {
+    score::NearestNeighbours knn({.k = k});
+    knn.fit(gan, view(train));
+    REQUIRE(knn.references() == 300);
+    std::vector<float> s(20);
+    knn.score(gan, view(x), s);
+    for (int i = 0; i < 20; ++i) {
+      INFO("k " << k << ", row " << i);
+      CHECK(s[std::size_t(i)] == Approx(knn_reference(x_features[std::size_t(i)], ref_features, k)).margin(2e-4));
+    }
+  }
+  // A training image is its own nearest neighbour.
+  score::NearestNeighbours knn1({.k = 1});
+  knn1.fit(gan, view(train));
+  std::vector<float> self(300);
+  knn1.score(gan, view(train), self);
+  CHECK(*std::max_element(self.begin(), self.end()) < 2e-3f);
+}
+
+TEST_CASE("NearestNeighbours: anomalies score higher; a subset of references; threads; no allocation", "[scoring][scorers][knn]") {
+  auto& gan = trained_gan();
+  const auto train = squares(512, 1);
+  Detector det{gan, score::NearestNeighbours{{.k = 5}}};
+  det.fit(view(train));
+  const auto [normal, odd] = mean_scores(det);
+  INFO("normal " << normal << ", anomalies " << odd);
+  CHECK(odd > 2 * normal);
+
+  score::NearestNeighbours subset({.k = 5, .max_references = 100, .seed = 4});
+  subset.fit(gan, view(train));
+  CHECK(subset.references() == 100);
+  // The subset is the seed's: refitting gives the same scores; another seed other ones.
+  score::NearestNeighbours again({.k = 5, .max_references = 100, .seed = 4}), other({.k = 5, .max_references = 100, .seed = 5});
+  again.fit(gan, view(train));
+  other.fit(gan, view(train));
+  const auto x = squares(300, 9);
+  std::vector<float> a(300), b(300), c(300);
+  subset.score(gan, view(x), a);
+  again.score(gan, view(x), b);
+  other.score(gan, view(x), c);
+  CHECK(a == b);
+  CHECK(a != c);
+
+  const int saved = num_threads();
+  set_num_threads(1);
+  std::vector<float> one(300), three(300);
+  det.scorer().score(gan, view(x), one);
+  set_num_threads(3);
+  det.scorer().score(gan, view(x), three);
+  set_num_threads(saved);
+  CHECK(one == three);
+
+  const auto before = test::all_allocations();
+  det.scorer().score(gan, view(x), one);
+  CHECK(test::all_allocations() == before);
+}
+
+TEST_CASE("NearestNeighbours: bad settings, no fit, too little data; refitted after a load", "[scoring][knn][serialize]") {
+  auto& gan = trained_gan();
+  CHECK_THROWS_AS(score::NearestNeighbours({.k = 0}), ValueError);
+  CHECK_THROWS_AS(score::NearestNeighbours({.max_references = -1}), ValueError);
+  score::NearestNeighbours knn({.k = 5});
+  std::vector<float> out(3);
+  CHECK_THROWS_WITH(knn.score(gan, view(squares(3, 1)), out), Catch::Contains("fit()"));
+  CHECK_THROWS_WITH(knn.fit(gan, view(squares(4, 1))), Catch::Contains("fewer than k = 5"));
+  RowMatrix<float> bad = squares(10, 1);
+  bad(7, 3) = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(knn.fit(gan, view(bad)), Catch::Contains("row 7"));
+
+  // Not saved with the model: refitted on the same data after loading the GAN, it scores the same.
+  knn.fit(gan, view(squares(64, 2)));
+  const std::string path = (std::filesystem::temp_directory_path() / "ganad_test_knn.ganad").string();
+  save(gan, path);
+  ImgGan gan2({.seed = 99});
+  load(gan2, path);
+  score::NearestNeighbours knn2({.k = 5});
+  knn2.fit(gan2, view(squares(64, 2)));
+  const auto x = squares(9, 3);
+  std::vector<float> a(9), b(9);
+  knn.score(gan, view(x), a);
+  knn2.score(gan2, view(x), b);
+  CHECK(a == b);
+  std::remove(path.c_str());
+}
