@@ -112,6 +112,22 @@ template <class T>
 void col2im(const ConvGeometry& g, int batch, const T* cols, T* images, const T* channel_bias = nullptr) {
   const int K = g.kernel, S = g.stride, OW = g.out_width, ohw = g.out_size();
   const std::size_t ld = std::size_t(batch) * ohw;
+  if (S > 1) {  // short strided segments: walk the offset table (same order of summation)
+    const int KK = K * K;
+    const int* offsets = detail::tap_offsets(g);
+    parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
+      const int n = int(nc / g.channels), c = int(nc % g.channels);
+      T* img = images + std::size_t(nc) * g.image_size();
+      std::fill(img, img + g.image_size(), channel_bias ? channel_bias[c] : T(0));
+      for (int kk = 0; kk < KK; ++kk) {
+        const int* off = offsets + std::size_t(kk) * ohw;
+        const T* src = cols + (std::size_t(c) * KK + kk) * ld + std::size_t(n) * ohw;
+        for (int j = 0; j < ohw; ++j)
+          if (off[j] >= 0) img[off[j]] += src[j];
+      }
+    });
+    return;
+  }
   parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
     const int n = int(nc / g.channels), c = int(nc % g.channels);
     T* img = images + std::size_t(nc) * g.image_size();

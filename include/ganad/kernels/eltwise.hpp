@@ -163,6 +163,15 @@ void accumulate_channel_sums(int batch, int channels, int spatial, const T* x, T
   });
 }
 
+/// y (rows x cols) += x^T, x being cols x rows; parallel over rows of y.
+template <class T>
+void add_transposed(int rows, int cols, const T* x, T* y) {
+  parallel_for(rows, double(rows) * cols, [&](std::ptrdiff_t i) {
+    T* yi = y + std::size_t(i) * cols;
+    for (int j = 0; j < cols; ++j) yi[j] += x[std::size_t(j) * rows + std::size_t(i)];
+  });
+}
+
 /// y = x.
 template <class T>
 void copy(std::size_t n, const T* x, T* y) {

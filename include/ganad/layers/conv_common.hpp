@@ -117,7 +117,8 @@ class ConvEngine {
     lowered(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a_cm, m, dw);
   }
 
-  /// A channel-major scratch buffer (slot 0 or 1) of at least `size` elements.
+  /// A scratch buffer (slots 0 and 1: the layers' channel-major copies; 2: the engine's
+  /// transposed weight gradient) of at least `size` elements.
   T* scratch(int slot, std::size_t size) {
     auto& b = scratch_[slot];
     if (b.size() < size) b.resize(size);
@@ -141,15 +142,20 @@ class ConvEngine {
   void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out_cm,
                const T* a_cm, int m_dw, T* dw) {
     const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
+    // The weight gradient is summed transposed, dw^T (C*K*K x m_dw) = cols * a_cm^T, then
+    // added to dw once: that way the large operand (cols) is packed by the GEMM's cheap
+    // row-panel packer and only the small one (a_cm) needs a transposing pack.
+    T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
       kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
       if (out_cm)
         kernels::gemm<T>(tw, kernels::Trans::no, m, nb * ohw, k, T(1), w, tw == kernels::Trans::no ? k : m, cols, nb * ohw,
                          T(0), out_cm + std::size_t(n0) * ohw, ld, {.row_bias = row_bias});
       if (dw)
-        kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, m_dw, k, nb * ohw, T(1), a_cm + std::size_t(n0) * ohw, ld,
-                         cols, nb * ohw, T(1), dw, k);
+        kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, k, m_dw, nb * ohw, T(1), cols, nb * ohw,
+                         a_cm + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
     });
+    if (dw) kernels::add_transposed<T>(m_dw, k, dw_t, dw);
   }
   template <class F>
   void for_each_chunk(int batch, F&& f) {
@@ -161,7 +167,7 @@ class ConvEngine {
 
   kernels::ConvGeometry g_;
   aligned_vector<T> cols_;
-  aligned_vector<T> scratch_[2];
+  aligned_vector<T> scratch_[3];
 };
 
 }  // namespace detail
