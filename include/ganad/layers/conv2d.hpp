@@ -44,22 +44,15 @@ class Conv2DLayer : public ParamBlock<T, std::size_t(OutC) * In::channels * K * 
   }
 
   void forward(ConstBatchView<T, In> x, BatchView<T, out_shape> y) {
-    const int n = x.batch;
-    T* y_cm = engine_.scratch(0, std::size_t(n) * out_shape::size);
-    engine_.lowered_product(n, x.data, w(), kernels::Trans::no, OutC, b(), y_cm);
-    kernels::from_channel_major<T>(n, OutC, geometry.out_size(), y_cm, y.data);
+    engine_.lowered_product(x.batch, x.data, w(), kernels::Trans::no, OutC, b(), y.data);
   }
 
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>, ConstBatchView<T, out_shape> dy,
                 BatchView<T, In> dx, ParamGrads mode = ParamGrads::accumulate) {
-    const int n = x.batch;
-    T* dy_cm = engine_.scratch(0, std::size_t(n) * out_shape::size);
-    kernels::to_channel_major<T>(n, OutC, geometry.out_size(), dy.data, dy_cm);
-    if (mode == ParamGrads::accumulate) {
-      engine_.weight_gradient(n, dy_cm, OutC, x.data, this->grads_);
-      kernels::accumulate_channel_sums<T>(n, OutC, geometry.out_size(), dy.data, this->grads_ + weight_count);
-    }
-    if (dx.data) engine_.raised_product(n, w(), kernels::Trans::yes, OutC, dy_cm, dx.data);
+    const bool params = mode == ParamGrads::accumulate;
+    if (params) kernels::accumulate_channel_sums<T>(x.batch, OutC, geometry.out_size(), dy.data, this->grads_ + weight_count);
+    engine_.weight_gradient_and_raised_product(x.batch, dy.data, OutC, x.data, params ? this->grads_ : nullptr, w(),
+                                               kernels::Trans::yes, dx.data);
   }
 
  private:

@@ -46,32 +46,21 @@ class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * Ou
   }
 
   void forward(ConstBatchView<T, In> x, BatchView<T, out_shape> y) {
-    const int n = x.batch;
-    T* x_cm = engine_.scratch(0, std::size_t(n) * In::size);
-    kernels::to_channel_major<T>(n, In::channels, geometry.out_size(), x.data, x_cm);
-    engine_.raised_product(n, w(), kernels::Trans::yes, In::channels, x_cm, y.data, b());
+    engine_.raised_product(x.batch, w(), kernels::Trans::yes, In::channels, x.data, y.data, b());
   }
 
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>, ConstBatchView<T, out_shape> dy,
                 BatchView<T, In> dx, ParamGrads mode = ParamGrads::accumulate) {
     const int n = x.batch;
     const bool params = mode == ParamGrads::accumulate;
-    T* x_cm = params ? engine_.scratch(0, std::size_t(n) * In::size) : nullptr;
-    if (params) {
-      kernels::to_channel_major<T>(n, In::channels, geometry.out_size(), x.data, x_cm);
-      kernels::accumulate_channel_sums<T>(n, OutC, geometry.image_size(), dy.data, this->grads_ + weight_count);
-    }
-    if (dx.data) {
-      T* dx_cm = engine_.scratch(1, std::size_t(n) * In::size);
-      if (params)  // one im2col of dy serves the data and the weight gradient
-        engine_.lowered_product_and_weight_gradient(n, dy.data, w(), kernels::Trans::no, In::channels, dx_cm, x_cm,
-                                                    In::channels, this->grads_);
-      else
-        engine_.lowered_product(n, dy.data, w(), kernels::Trans::no, In::channels, nullptr, dx_cm);
-      kernels::from_channel_major<T>(n, In::channels, geometry.out_size(), dx_cm, dx.data);
-    } else if (params) {
-      engine_.weight_gradient(n, x_cm, In::channels, dy.data, this->grads_);
-    }
+    if (params) kernels::accumulate_channel_sums<T>(n, OutC, geometry.image_size(), dy.data, this->grads_ + weight_count);
+    if (dx.data && params)  // one im2col of dy serves the data and the weight gradient
+      engine_.lowered_product_and_weight_gradient(n, dy.data, w(), kernels::Trans::no, In::channels, dx.data, x.data,
+                                                  In::channels, this->grads_);
+    else if (dx.data)
+      engine_.lowered_product(n, dy.data, w(), kernels::Trans::no, In::channels, nullptr, dx.data);
+    else if (params)
+      engine_.weight_gradient(n, x.data, In::channels, dy.data, this->grads_);
   }
 
  private:

@@ -31,7 +31,10 @@ TEMPLATE_TEST_CASE("Conv2D: analytic gradients match finite differences", "[laye
                    (Sequential<double, Shape<2, 9, 7>, Conv2D<3, 5, Stride<2>, Same>>),
                    (Sequential<double, Shape<2, 8, 6>, Conv2D<3, 4, Stride<2>, Same>>),
                    (Sequential<double, Shape<2, 7, 10>, Conv2D<2, 3, Stride<3>, Same>>),
-                   (Sequential<double, Shape<2, 6, 5>, Conv2D<2, 2, Stride<1>, Same>>)) {
+                   (Sequential<double, Shape<2, 6, 5>, Conv2D<2, 2, Stride<1>, Same>>),
+                   // 16 x 16 outputs: the engine's per-sample GEMMs on the NCHW tensors
+                   (Sequential<double, Shape<2, 16, 16>, Conv2D<3, 3, Stride<1>, Pad<1>>>),
+                   (Sequential<double, Shape<1, 33, 32>, Conv2D<2, 4, Stride<2>, Same>>)) {
   require_gradients_match<TestType>(31);
 }
 
@@ -44,7 +47,10 @@ TEMPLATE_TEST_CASE("ConvTranspose2D: analytic gradients match finite differences
                    (Sequential<double, Shape<2, 3, 4>, ConvTranspose2D<2, 4, Stride<2>, Same>>),
                    (Sequential<double, Shape<2, 3, 5>, ConvTranspose2D<2, 5, Stride<2>, Same>>),
                    (Sequential<double, Shape<2, 3, 2>, ConvTranspose2D<2, 7, Stride<1>, Same>>),
-                   (Sequential<double, Shape<2, 2, 3>, ConvTranspose2D<2, 2, Stride<3>, Same>>)) {
+                   (Sequential<double, Shape<2, 2, 3>, ConvTranspose2D<2, 2, Stride<3>, Same>>),
+                   // 16 x 16 inputs: per-sample GEMMs
+                   (Sequential<double, Shape<2, 16, 16>, ConvTranspose2D<2, 3, Stride<1>, Same>>),
+                   (Sequential<double, Shape<2, 16, 16>, ConvTranspose2D<1, 4, Stride<2>, Pad<1>>>)) {
   require_gradients_match<TestType>(41);
 }
 
@@ -85,6 +91,34 @@ TEMPLATE_TEST_CASE("ConvTranspose2D: forward equals the direct scatter definitio
   kernels::reference::conv_transpose2d<double>(batch, 3, 6, 5, Out::channels, g.kernel, g.stride, g.pad_top, g.pad_left,
                                                Out::height, Out::width, x.data(), p.data(), p.data() + L::weight_count, want.data());
   for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(y.data[i] == Approx(want[i]).epsilon(1e-13).margin(1e-14));
+}
+
+TEST_CASE("Conv2D and ConvTranspose2D: the per-sample path equals the direct definitions", "[layer][conv]") {
+  using C = Sequential<double, Shape<3, 16, 16>, Conv2D<4, 3, Stride<1>, Same>>;
+  using T = Sequential<double, Shape<3, 16, 16>, ConvTranspose2D<2, 4, Stride<2>, Same>>;
+  constexpr auto gc = C::layer_type<0>::geometry;
+  constexpr auto gt = T::layer_type<0>::geometry;
+  REQUIRE(detail::ConvEngine<double>(gc).per_sample());  // 256 columns a sample: one GEMM each
+  REQUIRE(detail::ConvEngine<double>(gt).per_sample());
+  C conv({.seed = 8});
+  T convt({.seed = 9});
+  Batch<double, Shape<3, 16, 16>> x(5);
+  test::fill_uniform<double>(x.flat(), 10);
+  std::vector<double> want(5 * C::out_shape::size), want_t(5 * T::out_shape::size);
+  const auto pc = conv.params();
+  kernels::reference::conv2d<double>(5, 3, 16, 16, 4, 3, 1, gc.pad_top, gc.pad_left, 16, 16, x.data(), pc.data(),
+                                     pc.data() + C::layer_type<0>::weight_count, want.data());
+  const auto yc = conv.forward(x.view());
+  for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(yc.data[i] == Approx(want[i]).epsilon(1e-13).margin(1e-14));
+  const auto pt = convt.params();
+  kernels::reference::conv_transpose2d<double>(5, 3, 16, 16, 2, 4, 2, gt.pad_top, gt.pad_left, 32, 32, x.data(), pt.data(),
+                                               pt.data() + T::layer_type<0>::weight_count, want_t.data());
+  const auto yt = convt.forward(x.view());
+  for (std::size_t i = 0; i < want_t.size(); ++i) REQUIRE(yt.data[i] == Approx(want_t[i]).epsilon(1e-13).margin(1e-14));
+  // The DCGAN's 7 x 7 and 14 x 14 sides go channel-major; 28 x 28 per sample.
+  CHECK_FALSE(detail::ConvEngine<float>({64, 14, 14, 5, 2, 1, 1, 7, 7}).per_sample());
+  CHECK_FALSE(detail::ConvEngine<float>({1, 28, 28, 5, 2, 1, 1, 14, 14}).per_sample());
+  CHECK(detail::ConvEngine<float>({1, 28, 28, 7, 1, 3, 3, 28, 28}).per_sample());
 }
 
 TEST_CASE("Conv2D and ConvTranspose2D: output sizes follow PyTorch (Pad) and Keras (Same)", "[layer][conv]") {
@@ -154,7 +188,9 @@ TEMPLATE_TEST_CASE("Conv2D and ConvTranspose2D are each other's adjoint: <conv(x
 
 TEST_CASE("Conv2D and ConvTranspose2D: bit-identical on 1, 2 and 3 threads", "[layer][conv][parity]") {
   using Net = Sequential<float, Shape<1, 28, 28>, Conv2D<16, 5, Stride<2>, Same>, LeakyReLU<>,
-                         ConvTranspose2D<8, 4, Stride<2>, Same>, Tanh>;
+                         ConvTranspose2D<8, 4, Stride<2>, Same>, LeakyReLU<>,   // 8 x 28 x 28
+                         Conv2D<4, 3, Stride<1>, Same>, LeakyReLU<>,            // per sample
+                         ConvTranspose2D<2, 3, Stride<1>, Same>, Tanh>;         // per sample
   const int saved = num_threads();
   Net net({.seed = 2});
   Batch<float, Shape<1, 28, 28>> x(19), dx(19);
