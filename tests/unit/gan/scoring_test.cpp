@@ -259,7 +259,7 @@ namespace {
 // D's last hidden features of x (eval mode), in double.
 std::vector<std::vector<double>> features_of(ImgGan& gan, const RowMatrix<float>& x) {
   auto& d = gan.discriminator().net();
-  d.eval();
+  detail::EvalScope<ImgD> eval(d);  // the shared GAN's mode is restored afterwards
   d.forward(view(x));
   const auto f = d.layer_output<ImgD::depth - 2>();
   const std::size_t F = decltype(f)::shape::size;
