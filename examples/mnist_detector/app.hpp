@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <set>
@@ -226,7 +227,7 @@ inline void write_roc_png(const std::string& path, const std::vector<std::pair<s
   c.text(x0 - 10, y0 + size + 4, "0", pictures::black, 1);
   c.text(x0 + size - 4, y0 + size + 4, "1", pictures::black, 1);
   for (std::size_t k = 0; k < curves.size(); ++k) {
-    const auto col = pictures::palette[k % 5];
+    const auto col = pictures::palette[k % std::size(pictures::palette)];
     const auto& pts = curves[k].second;
     for (std::size_t i = 1; i < pts.size(); ++i)
       c.line(x0 + pts[i - 1].fpr * size, y0 + size - pts[i - 1].tpr * size, x0 + pts[i].fpr * size, y0 + size - pts[i].tpr * size, col, 2);

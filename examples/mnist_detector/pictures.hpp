@@ -19,8 +19,8 @@ struct Rgb {
   std::uint8_t r, g, b;
 };
 inline constexpr Rgb white{255, 255, 255}, black{0, 0, 0}, grey{200, 200, 200}, blue{31, 119, 180},
-    orange{255, 127, 14}, green{44, 160, 44}, red{214, 39, 40}, purple{148, 103, 189};
-inline constexpr Rgb palette[] = {blue, orange, green, red, purple};
+    orange{255, 127, 14}, green{44, 160, 44}, red{214, 39, 40}, purple{148, 103, 189}, brown{140, 86, 75};
+inline constexpr Rgb palette[] = {blue, orange, green, red, purple, brown};  // one per scorer of the example
 
 class Canvas {
  public:
