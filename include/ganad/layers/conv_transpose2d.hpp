@@ -51,16 +51,11 @@ class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * Ou
 
   void backward(ConstBatchView<T, In> x, ConstBatchView<T, out_shape>, ConstBatchView<T, out_shape> dy,
                 BatchView<T, In> dx, ParamGrads mode = ParamGrads::accumulate) {
-    const int n = x.batch;
     const bool params = mode == ParamGrads::accumulate;
-    if (params) kernels::accumulate_channel_sums<T>(n, OutC, geometry.image_size(), dy.data, this->grads_ + weight_count);
-    if (dx.data && params)  // one im2col of dy serves the data and the weight gradient
-      engine_.lowered_product_and_weight_gradient(n, dy.data, w(), kernels::Trans::no, In::channels, dx.data, x.data,
-                                                  In::channels, this->grads_);
-    else if (dx.data)
-      engine_.lowered_product(n, dy.data, w(), kernels::Trans::no, In::channels, nullptr, dx.data);
-    else if (params)
-      engine_.weight_gradient(n, x.data, In::channels, dy.data, this->grads_);
+    if (params) kernels::accumulate_channel_sums<T>(x.batch, OutC, geometry.image_size(), dy.data, this->grads_ + weight_count);
+    // One im2col of dy serves the data and the weight gradient.
+    engine_.lowered_product_and_weight_gradient(x.batch, dy.data, w(), kernels::Trans::no, In::channels, dx.data, x.data,
+                                                In::channels, params ? this->grads_ : nullptr);
   }
 
  private:
