@@ -38,6 +38,7 @@ struct Options {
   std::string normal = "0-4";
   std::string arch = "bn";  // "seed": design.md's DCGAN; "bn": the same with BatchNorm in G
   double real_label = 1.0;
+  double d_averaging = 0.995;  // GanOptions::discriminator_averaging
   int epochs = 2;
   int encoder_epochs = 1;
   int batch = 64;
@@ -60,6 +61,8 @@ inline std::string usage() {
   --normal SPEC         normal classes: 0-4 (default), 3, 1,7
   --arch seed|bn        seed: the seed's DCGAN; bn: the same with BatchNorm in G (default)
   --real-label X        one-sided label smoothing for real images (default 1, e.g. 0.9)
+  --d-averaging X       decay of the moving average of D's weights that 1 - D(x) scores
+                        with (default 0.995; 0: D's last weights)
   --epochs N            GAN epochs (default 2)        --encoder-epochs N  (default 1)
   --batch N             batch size (default 64)       --threads N  (default: all cores)
   --seed N              (default 42)                  --out DIR    (default out/mnist)
@@ -107,6 +110,13 @@ inline Options parse_args(int argc, char** argv) {
         o.real_label = std::stod(v);
       } catch (...) {
         throw ValueError("--real-label needs a number, not '" + v + "'");
+      }
+    } else if (a == "--d-averaging") {
+      const std::string v = value(i);
+      try {
+        o.d_averaging = std::stod(v);
+      } catch (...) {
+        throw ValueError("--d-averaging needs a number, not '" + v + "'");
       }
     }
     else if (a == "--epochs") o.epochs = int(number(i));
@@ -339,11 +349,11 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
                std::to_string(anomalies) + " anomalies)");
 
-  DcGan gan({.seed = o.seed, .real_label = o.real_label});
+  DcGan gan({.seed = o.seed, .real_label = o.real_label, .discriminator_averaging = o.d_averaging});
   Reconstruction rec({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1});
   const ConstBatchView<float, Image> train_view{x_train.data(), int(x_train.rows())};
   const std::string model_path = o.out_dir + "/model.ganad";
-  std::vector<double> epoch_d_auroc;
+  std::vector<double> epoch_d_auroc, epoch_last_d_auroc;  // averaged D, D's last weights
   if (!o.load.empty()) {
     load(bundle(gan, rec), o.load);
     progress.say("loaded " + o.load + " (" + std::to_string(gan.steps()) + " training steps)");
@@ -354,15 +364,22 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
       char name[64];
       std::snprintf(name, sizeof name, "/samples_epoch_%02d.png", p.epoch);
       pictures::image_grid(o.out_dir + name, gan.fixed_samples().data, std::min(64, gan.fixed_samples().batch), 8);
-      // 1 - D(x) on the test set after every epoch: how much the seed's score moves from one
-      // epoch to the next (reported only; nothing is chosen by it).
-      const auto d_scores = gan.discriminator().anomaly_score(x_test);
-      const double d_auroc = metrics::auroc<float>(std::span<const float>(d_scores.data(), std::size_t(d_scores.size())), y_test);
+      // 1 - D(x) on the test set after every epoch, with the averaged D (what the discriminator
+      // scorer uses) and with D's last weights: how much each moves from one epoch to the next
+      // (reported only; nothing is chosen by it).
+      const auto test_auroc = [&](auto& d) {
+        const auto scores = d.anomaly_score(x_test);
+        return metrics::auroc<float>(std::span<const float>(scores.data(), std::size_t(scores.size())), y_test);
+      };
+      const double d_auroc = test_auroc(gan.averaged_discriminator()), last_auroc = test_auroc(gan.discriminator());
       epoch_d_auroc.push_back(d_auroc);
-      progress.say("  1 - D(x) test AUROC after epoch " + std::to_string(p.epoch) + ": " + fmt(d_auroc, 3));
+      epoch_last_d_auroc.push_back(last_auroc);
+      progress.say("  1 - D(x) test AUROC after epoch " + std::to_string(p.epoch) + ": " + fmt(d_auroc, 3) + " (averaged D; " +
+                   fmt(last_auroc, 3) + " with D's last weights)");
       log << "{\"event\":\"epoch\",\"epoch\":" << p.epoch << ",\"d_loss\":" << p.mean.d_loss << ",\"g_loss\":" << p.mean.g_loss
           << ",\"d_real\":" << p.mean.d_real << ",\"d_fake\":" << p.mean.d_fake << ",\"images_per_s\":" << p.images_per_second
-          << ",\"seconds\":" << p.seconds << ",\"discriminator_test_auroc\":" << d_auroc << "}\n";
+          << ",\"seconds\":" << p.seconds << ",\"discriminator_test_auroc\":" << d_auroc
+          << ",\"last_weights_discriminator_test_auroc\":" << last_auroc << "}\n";
     });
     if (wanted.count("reconstruction") || wanted.count("combined"))
       rec.fit(gan, train_view, [&](const score::EncoderProgress& p) {
@@ -489,7 +506,9 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   js << "{\"normal\":\"" << o.normal << "\",\"arch\":\"" << o.arch << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
      << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"discriminator_auroc_by_epoch\":[";
   for (std::size_t k = 0; k < epoch_d_auroc.size(); ++k) js << (k ? "," : "") << epoch_d_auroc[k];
-  js << "],\"scorers\":{";
+  js << "],\"last_weights_discriminator_auroc_by_epoch\":[";
+  for (std::size_t k = 0; k < epoch_last_d_auroc.size(); ++k) js << (k ? "," : "") << epoch_last_d_auroc[k];
+  js << "],\"d_averaging\":" << o.d_averaging << ",\"scorers\":{";
   for (std::size_t k = 0; k < results.size(); ++k) {
     const auto& r = results[k];
     js << (k ? "," : "") << "\"" << r.name << "\":{\"auroc\":" << r.auroc << ",\"auprc\":" << r.auprc << ",\"tpr_at_5_fpr\":" << r.tpr_at_5

@@ -62,15 +62,17 @@ struct replace_last<Sequential<T, In, Specs...>, Extra...> {
 
 namespace score {
 
-/// The seed's score, 1 - D(x) = sigmoid(-logit); raw = true gives -logit (same order, no
-/// ties from float saturation).
+/// The seed's score, 1 - D(x) = sigmoid(-logit), from the averaged discriminator unless
+/// averaged = false; raw = true gives -logit (same order, no ties from float saturation).
 struct Discriminator {
   bool raw = false;
+  bool averaged = true;  ///< score with Gan::averaged_discriminator() (false: the trained D's last weights)
   static constexpr std::string_view name() { return "discriminator"; }
   template <class Gan>
   void score(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, std::span<typename Gan::T> out) {
-    if (raw) gan.discriminator().negative_logit(x, out);
-    else gan.discriminator().anomaly_score(x, out);
+    auto& d = averaged ? gan.averaged_discriminator() : gan.discriminator();
+    if (raw) d.negative_logit(x, out);
+    else d.anomaly_score(x, out);
   }
 };
 

@@ -187,6 +187,16 @@ void axpy(std::size_t n, T a, const T* x, T* y) {
   });
 }
 
+/// avg += rate * (x - avg): one step of an exponential moving average of x.
+template <class T>
+void moving_average(std::size_t n, T rate, const T* x, T* avg) {
+  const simd<T> vr(rate);
+  detail::parallel_simd_for<T, 1, 1>(n, 2.0, {x}, {avg}, [&](auto in, auto out) {
+    const auto a = load(out[0]);
+    store(out[0], fmadd(vr, load(in[0]) - a, a));
+  });
+}
+
 /// x *= a.
 template <class T>
 void scale(std::size_t n, T a, T* x) {

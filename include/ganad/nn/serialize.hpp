@@ -25,7 +25,8 @@ namespace ganad {
 ///   "GANADMDL" | u32 version | u32 scalar bits | u64 FNV-1a of the description |
 ///   u32 length + description | u64 payload length | payload | u64 FNV-1a of all bytes before it
 inline constexpr char model_magic[8] = {'G', 'A', 'N', 'A', 'D', 'M', 'D', 'L'};
-inline constexpr std::uint32_t model_format_version = 1;
+/// 2: a Gan also stores its averaged discriminator (version 1 files are refused by name).
+inline constexpr std::uint32_t model_format_version = 2;
 
 namespace detail {
 

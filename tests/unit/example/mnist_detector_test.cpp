@@ -125,6 +125,8 @@ TEST_CASE("mnist_detector: command-line errors name the flag", "[example]") {
   CHECK_THROWS_WITH(parse({"--epochs", "x"}), Catch::Contains("--epochs needs a non-negative whole number"));
   CHECK_THROWS_WITH(parse({"--frobnicate"}), Catch::Contains("unknown option '--frobnicate'"));
   CHECK_THROWS_WITH(parse({"--batch"}), Catch::Contains("--batch needs a value"));
+  CHECK_THROWS_WITH(parse({"--d-averaging", "much"}), Catch::Contains("--d-averaging needs a number"));
+  CHECK(parse({"--d-averaging", "0.99"}).d_averaging == 0.99);
   CHECK(mnist::parse_classes("0-4") == std::set<int>{0, 1, 2, 3, 4});
   CHECK(mnist::parse_classes("1,7") == std::set<int>{1, 7});
   CHECK_THROWS_WITH(mnist::parse_classes("4-2"), Catch::Contains("cannot read '4-2'"));
@@ -170,11 +172,14 @@ TEST_CASE("mnist_detector end to end on synthetic IDX data: files written, anoma
   std::ifstream log(dir / "out" / "log.jsonl");
   int epochs_logged = 0;
   for (std::string line; std::getline(log, line);)
-    if (line.find("\"event\":\"epoch\"") != std::string::npos && line.find("\"discriminator_test_auroc\":") != std::string::npos) ++epochs_logged;
+    if (line.find("\"event\":\"epoch\"") != std::string::npos && line.find("\"discriminator_test_auroc\":") != std::string::npos &&
+        line.find("\"last_weights_discriminator_test_auroc\":") != std::string::npos)
+      ++epochs_logged;
   CHECK(epochs_logged == 4);
   std::ifstream js(dir / "out" / "results.json");
   const std::string results_json((std::istreambuf_iterator<char>(js)), std::istreambuf_iterator<char>());
   CHECK(results_json.find("\"discriminator_auroc_by_epoch\":[") != std::string::npos);
+  CHECK(results_json.find("\"last_weights_discriminator_auroc_by_epoch\":[") != std::string::npos);
   CHECK(results_json.find("\"knn\":{\"auroc\"") != std::string::npos);
   fs::remove_all(dir);
 }

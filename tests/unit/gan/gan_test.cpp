@@ -187,6 +187,7 @@ TEST_CASE("Gan: bit-identical weights after training on 1 and 3 threads", "[gan]
     gan.fit(data.view(), {.epochs = 3, .batch = 16});
     std::vector<float> w(gan.generator().params().begin(), gan.generator().params().end());
     w.insert(w.end(), gan.discriminator().net().params().begin(), gan.discriminator().net().params().end());
+    w.insert(w.end(), gan.averaged_discriminator().net().params().begin(), gan.averaged_discriminator().net().params().end());
     weights.push_back(std::move(w));
   }
   set_num_threads(saved);
@@ -208,6 +209,7 @@ TEST_CASE("Gan: train, save, load, train more equals training straight through, 
   resumed.fit(data.view(), {.epochs = 2, .batch = 8});
   CHECK(std::ranges::equal(resumed.generator().params(), straight.generator().params()));
   CHECK(std::ranges::equal(resumed.discriminator().net().params(), straight.discriminator().net().params()));
+  CHECK(std::ranges::equal(resumed.averaged_discriminator().net().params(), straight.averaged_discriminator().net().params()));
   std::remove(path.c_str());
 }
 
@@ -329,6 +331,57 @@ TEST_CASE("Gan::fit: epochs, reports, stopping, and the last partial batch", "[g
   const auto q = g2.fit(odd.view(), {.epochs = 1, .batch = 8});
   CHECK(q.steps_per_epoch == 2);
   CHECK_THROWS_AS(g2.fit(odd.view(), {.epochs = 1, .batch = 0}), ValueError);
+}
+
+TEST_CASE("Gan: the averaged discriminator is the mean, then the moving average, of D's weights", "[gan][average]") {
+  // A D with BatchNorm: the average takes the trained D's statistics.
+  using BnD = Sequential<float, Shape<1, 6, 6>, Conv2D<4, 3, Stride<2>, Same>, BatchNorm<>, LeakyReLU<>, Flatten, Dense<1>>;
+  const double decay = 0.9;  // a plain mean for 10 steps, then a moving average
+  Gan<SmallG, BnD> gan({.seed = 4, .discriminator_averaging = decay});
+  auto& d = gan.discriminator().net();
+  auto& avg = gan.averaged_discriminator().net();
+  CHECK(std::ranges::equal(avg.params(), d.params()));  // the same initial weights
+  const auto data = blobs(16, 6);
+  std::vector<double> expected(d.params().size());
+  for (int t = 1; t <= 25; ++t) {
+    gan.train_step(data.view());
+    const double rate = std::max(1.0 - decay, 1.0 / t);
+    for (std::size_t i = 0; i < expected.size(); ++i) expected[i] += rate * (double(d.params()[i]) - expected[i]);
+  }
+  double worst = 0, moved = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    worst = std::max(worst, std::abs(double(avg.params()[i]) - expected[i]));
+    moved = std::max(moved, std::abs(double(avg.params()[i]) - double(d.params()[i])));
+  }
+  CHECK(worst < 1e-6);
+  CHECK(moved > 1e-4);  // the average lags the trained weights
+  std::vector<float> sd, sa;
+  d.for_each_state([&](std::span<const float> s) { sd.insert(sd.end(), s.begin(), s.end()); });
+  avg.for_each_state([&](std::span<const float> s) { sa.insert(sa.end(), s.begin(), s.end()); });
+  CHECK(!sd.empty());
+  CHECK(sa == sd);
+
+  // Decay 0: the last weights, exactly.
+  SmallGan last({.seed = 4, .discriminator_averaging = 0.0});
+  for (int t = 0; t < 3; ++t) last.train_step(data.view());
+  CHECK(std::ranges::equal(last.averaged_discriminator().net().params(), last.discriminator().net().params()));
+
+  CHECK_THROWS_WITH(SmallGan({.discriminator_averaging = 1.0}), Catch::Contains("discriminator_averaging"));
+  CHECK_THROWS_AS(SmallGan({.discriminator_averaging = -0.1}), ValueError);
+}
+
+TEST_CASE("score::Discriminator scores with the averaged D unless told otherwise", "[gan][average][scoring]") {
+  SmallGan gan({.seed = 5});
+  const auto data = blobs(16, 7);
+  for (int t = 0; t < 5; ++t) gan.train_step(data.view());
+  std::vector<float> by_scorer(16), by_averaged(16), by_last_scorer(16), by_last(16);
+  score::Discriminator{}.score(gan, data.view(), by_scorer);
+  gan.averaged_discriminator().anomaly_score(data.view(), by_averaged);
+  score::Discriminator{.averaged = false}.score(gan, data.view(), by_last_scorer);
+  gan.discriminator().anomaly_score(data.view(), by_last);
+  CHECK(by_scorer == by_averaged);
+  CHECK(by_last_scorer == by_last);
+  CHECK(by_scorer != by_last);
 }
 
 TEST_CASE("Gan: fixed noise gives the same samples until training changes G", "[gan]") {
