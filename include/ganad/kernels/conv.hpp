@@ -5,11 +5,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "ganad/kernels/parallel.hpp"
+#include "ganad/kernels/simd.hpp"
 
 namespace ganad::kernels {
 
@@ -48,11 +50,30 @@ inline std::vector<int> tap_offsets(const ConvGeometry& g) {
 
 /// cols[(c, kh, kw)][n * OH*OW + oh * OW + ow] = image[n, c, oh*S - pad_top + kh, ow*S - pad_left + kw]
 /// (0 outside the image). images: batch x C x H x W. cols: col_rows() x (batch * out_size()).
-/// taps: tap_offsets(g) (read for strides above 1).
-template <class T>
+/// taps: tap_offsets(g) (read for strides above 1). Stride 2 in float runs whole rows with
+/// AVX-512 permutes (has_stride2_rows); VectorRows = false keeps the scalar loops (for tests).
+template <class T, bool VectorRows = true>
 void im2col(const ConvGeometry& g, const int* taps, int batch, const T* images, T* cols) {
   const int K = g.kernel, S = g.stride, OW = g.out_width, KK = K * K, ohw = g.out_size();
   const std::size_t ld = std::size_t(batch) * ohw;
+  if constexpr (VectorRows && has_stride2_rows<T>) {
+    if (S == 2 && OW <= Stride2Row::max_length) {  // whole output rows with vector permutes
+      parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
+        const int c = int(row) / KK, kh = int(row) / K % K, kw = int(row) % K;
+        const Stride2Row segment(kw - g.pad_left, g.width, OW);
+        for (int n = 0; n < batch; ++n) {
+          const T* img = images + (std::size_t(n) * g.channels + c) * g.image_size();
+          T* dst = cols + std::size_t(row) * ld + std::size_t(n) * ohw;
+          for (int oh = 0; oh < g.out_height; ++oh, dst += OW) {
+            const int ih = oh * 2 - g.pad_top + kh;
+            if (ih < 0 || ih >= g.height) std::fill(dst, dst + OW, T(0));
+            else segment.gather(img + std::size_t(ih) * g.width, dst);
+          }
+        }
+      });
+      return;
+    }
+  }
   if (S > 1) {  // short strided segments: walk the offset table
     const int* offsets = taps;
     parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
@@ -93,11 +114,32 @@ void im2col(const ConvGeometry& g, const int* taps, int batch, const T* images, 
 /// The adjoint of im2col: image[n, c, ih, iw] = sum of every cols entry im2col would have
 /// read from there (+ channel_bias[c] if given: the sum starts from it, saving a pass).
 /// Overwrites images. Each (n, c) plane is summed in a fixed order (kh, kw, oh, ow), so the
-/// result does not depend on the number of threads.
-template <class T>
+/// result does not depend on the number of threads. Stride 2 as in im2col.
+template <class T, bool VectorRows = true>
 void col2im(const ConvGeometry& g, const int* taps, int batch, const T* cols, T* images, const T* channel_bias = nullptr) {
   const int K = g.kernel, S = g.stride, OW = g.out_width, ohw = g.out_size();
   const std::size_t ld = std::size_t(batch) * ohw;
+  if constexpr (VectorRows && has_stride2_rows<T>) {
+    if (S == 2 && OW <= Stride2Row::max_length && K <= 16) {  // whole rows with vector permutes (same order of summation)
+      parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
+        const int n = int(nc / g.channels), c = int(nc % g.channels);
+        std::array<Stride2Row, 16> segments;
+        for (int kw = 0; kw < K; ++kw) segments[std::size_t(kw)] = Stride2Row(kw - g.pad_left, g.width, OW);
+        T* img = images + std::size_t(nc) * g.image_size();
+        std::fill(img, img + g.image_size(), channel_bias ? channel_bias[c] : T(0));
+        for (int kh = 0; kh < K; ++kh)
+          for (int kw = 0; kw < K; ++kw) {
+            const T* src = cols + (std::size_t(c) * K * K + kh * K + kw) * ld + std::size_t(n) * ohw;
+            const Stride2Row& segment = segments[std::size_t(kw)];
+            for (int oh = 0; oh < g.out_height; ++oh) {
+              const int ih = oh * 2 - g.pad_top + kh;
+              if (ih >= 0 && ih < g.height) segment.scatter_add(src + std::size_t(oh) * OW, img + std::size_t(ih) * g.width);
+            }
+          }
+      });
+      return;
+    }
+  }
   if (S > 1) {  // short strided segments: walk the offset table (same order of summation)
     const int KK = K * K;
     const int* offsets = taps;

@@ -67,9 +67,15 @@ void pack_a(Trans ta, const T* A, int lda, int i0, int p0, int mc, int kc, T* ou
     const int rows = std::min(MR, mc - ir);
     T* panel = out + std::size_t(ir) * kc;
     if (ta == Trans::no) {
+      int k0 = 0;
+      if constexpr (MR == 8 && has_transpose_8x8<T>) {  // full panels: 8 x 8 blocks in registers
+        if (rows == MR)
+          for (; k0 + 8 <= kc; k0 += 8)
+            transpose_8x8(A + std::size_t(i0 + ir) * lda + p0 + k0, std::size_t(lda), panel + std::size_t(k0) * MR);
+      }
       for (int i = 0; i < rows; ++i) {
         const T* src = A + std::size_t(i0 + ir + i) * lda + p0;
-        for (int k = 0; k < kc; ++k) panel[std::size_t(k) * MR + i] = src[k];
+        for (int k = k0; k < kc; ++k) panel[std::size_t(k) * MR + i] = src[k];
       }
     } else {
       for (int k = 0; k < kc; ++k) {
@@ -128,11 +134,12 @@ struct TileStore {
 };
 
 /// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
-/// the full MR x NR tile at c (row stride ldc). row_bias / col_bias point at this tile's
-/// entries (or are null).
-template <class T, int MR>
+/// the MR x NR tile at c (row stride ldc). row_bias / col_bias point at this tile's
+/// entries (or are null). With Partial, only the first n columns of C (and col_bias) are
+/// read and written, through masked loads and stores (has_partial_vectors).
+template <class T, int MR, bool Partial = false>
 [[gnu::always_inline]] inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
-                         const TileStore<T>& st, const T* row_bias, const T* col_bias) {
+                         const TileStore<T>& st, const T* row_bias, const T* col_bias, [[maybe_unused]] int n = 0) {
   using Tr = gemm_traits<T>;
   using V = simd<T>;
   constexpr int NV = Tr::NV, L = Tr::L, NR = Tr::NR;
@@ -163,18 +170,27 @@ template <class T, int MR>
         [&]() __attribute__((always_inline)) {
           constexpr int i = I / NV, v = I % NV;
           T* cp = c + std::size_t(i) * ldc + v * L;
+          [[maybe_unused]] const int lanes = Partial ? std::clamp(n - v * L, 0, L) : L;
+          if constexpr (Partial) {
+            if (lanes == 0) return;
+          }
+          const auto load_c = [&](const T* p) __attribute__((always_inline)) {
+            if constexpr (Partial) return load_first(p, lanes);
+            else return load(p);
+          };
           V r = acc[i][v] * valpha;
           if (st.first) {
-            if (st.beta != T(0)) r = fmadd(vbeta, load(cp), r);
+            if (st.beta != T(0)) r = fmadd(vbeta, load_c(cp), r);
           } else {
-            r = load(cp) + r;
+            r = load_c(cp) + r;
           }
           if (st.last) {
             if (row_bias) r = r + V(row_bias[i]);
-            if (col_bias) r = r + load(col_bias + v * L);
+            if (col_bias) r = r + load_c(col_bias + v * L);
             r = activate<T>(st.act, st.slope, r);
           }
-          if (st.stream) stream_store(cp, r);
+          if constexpr (Partial) store_first(cp, r, lanes);
+          else if (st.stream) stream_store(cp, r);
           else store(cp, r);
         }(),
         ...);
@@ -238,6 +254,8 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
             const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
             if (m == MR && n == NR)
               micro_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb);
+            else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
+              micro_kernel<T, MR, true>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb, n);
             else
               edge_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, m, n, st, rbias, cb);
           }

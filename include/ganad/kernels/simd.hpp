@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 // GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the
@@ -128,6 +129,162 @@ inline constexpr bool has_stream_store =
 template <class T>
 [[gnu::always_inline]] inline simd<T> select_positive(const simd<T>& x, const simd<T>& a, const simd<T>& b) {
   return xsimd::select(x > simd<T>(T(0)), a, b);
+}
+
+/// Whether the stride-2 row helpers below exist for T here (AVX-512, float): strided
+/// im2col and col2im use them, and fall back to scalar loops otherwise.
+template <class T>
+inline constexpr bool has_stride2_rows =
+#if defined(__AVX512F__)
+    std::is_same_v<T, float> && std::is_base_of_v<xsimd::avx512f, simd_arch>;
+#else
+    false;
+#endif
+
+
+/// One row segment of a stride-2 im2col or col2im, for a fixed start, row width and length:
+/// output j <-> row position first + 2 j (j < n). The masks depend only on those three, so
+/// they are made once per kernel tap and reused for every row of every image: the DCGAN's
+/// rows are 7 or 14 long, and recomputing the masks per row cost more than the scalar loop.
+/// @pre has_stride2_rows<float> for gather and scatter_add; n <= max_length.
+class Stride2Row {
+ public:
+  static constexpr int max_length = 256;
+  Stride2Row() = default;  // empty: n = 0
+  Stride2Row([[maybe_unused]] int first, [[maybe_unused]] int width, [[maybe_unused]] int n) : first_(first), n_(n) {
+#if defined(__AVX512F__)
+    chunks_ = (n + 15) / 16;
+    for (int c = 0; c < chunks_; ++c) {
+      const int j0 = 16 * c, base = first + 2 * j0;  // row position of lane 0 of the chunk's first load
+      const int sources = 2 * (n - j0) - 1;          // even lanes below this map to one of the sources
+      load_a_[c] = lane_range(-base, width - base);
+      load_b_[c] = lane_range(-base - 16, width - base - 16);
+      outputs_[c] = lane_range(0, n - j0);
+      add_a_[c] = __mmask16(0x5555) & load_a_[c] & lane_range(0, sources);
+      add_b_[c] = __mmask16(0x5555) & load_b_[c] & lane_range(0, sources - 16);
+    }
+#endif
+  }
+
+  /// dst[j] = row[first + 2 j], 0 where that lies outside [0, width): 16 outputs per two
+  /// masked loads and a permute.
+  void gather([[maybe_unused]] const float* row, [[maybe_unused]] float* dst) const {
+#if defined(__AVX512F__)
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int c = 0; c < chunks_; ++c) {
+      const int base = first_ + 32 * c;
+      const __m512 a = _mm512_maskz_loadu_ps(load_a_[c], address(row, base));
+      const __m512 b = _mm512_maskz_loadu_ps(load_b_[c], address(row, base + 16));
+      _mm512_mask_storeu_ps(dst + 16 * c, outputs_[c], _mm512_permutex2var_ps(a, even, b));
+    }
+#endif
+  }
+
+  /// row[first + 2 j] += src[j] where that lies inside [0, width). Each row element gets at
+  /// most one add per call, a plain float add as in the scalar loop: bit-identical results.
+  void scatter_add([[maybe_unused]] const float* src, [[maybe_unused]] float* row) const {
+#if defined(__AVX512F__)
+    const __m512i spread_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i spread_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (int c = 0; c < chunks_; ++c) {
+      const int base = first_ + 32 * c;
+      const __m512 s = _mm512_maskz_loadu_ps(outputs_[c], src + 16 * c);
+      if (add_a_[c]) {
+        void* p = address(row, base);
+        _mm512_mask_storeu_ps(p, add_a_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_a_[c], p), _mm512_permutexvar_ps(spread_lo, s)));
+      }
+      if (add_b_[c]) {
+        void* p = address(row, base + 16);
+        _mm512_mask_storeu_ps(p, add_b_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_b_[c], p), _mm512_permutexvar_ps(spread_hi, s)));
+      }
+    }
+#endif
+  }
+
+ private:
+#if defined(__AVX512F__)
+  /// Lanes [lo, hi) of a 16-lane mask (empty when hi <= lo).
+  static __mmask16 lane_range(int lo, int hi) {
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  }
+  /// row + i as an address only: masked loads and stores never touch the lanes outside the
+  /// row, but forming row - 1 as a pointer would be undefined behaviour.
+  static void* address(const float* row, int i) {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(row) + std::intptr_t(i) * std::intptr_t(sizeof(float)));
+  }
+  static constexpr int max_chunks = max_length / 16;
+  int chunks_ = 0;
+  __mmask16 load_a_[max_chunks], load_b_[max_chunks], outputs_[max_chunks], add_a_[max_chunks], add_b_[max_chunks];
+#endif
+  int first_ = 0, n_ = 0;
+};
+
+/// Whether load_first / store_first exist for T here (AVX-512 masks).
+template <class T>
+inline constexpr bool has_partial_vectors =
+#if defined(__AVX512F__)
+    std::is_base_of_v<xsimd::avx512f, simd_arch>;
+#else
+    false;
+#endif
+/// The first `count` lanes of p (0 < count <= simd_width<T>), the others 0; nothing past
+/// p + count is read. @pre has_partial_vectors<T>
+template <class T>
+[[gnu::always_inline]] inline simd<T> load_first([[maybe_unused]] const T* p, [[maybe_unused]] int count) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) return simd<T>(_mm512_maskz_loadu_ps(__mmask16((1u << count) - 1u), p));
+  else return simd<T>(_mm512_maskz_loadu_pd(__mmask8((1u << count) - 1u), p));
+#else
+  return simd<T>(T(0));
+#endif
+}
+/// Stores the first `count` lanes of v at p; nothing past p + count is written.
+/// @pre has_partial_vectors<T>
+template <class T>
+[[gnu::always_inline]] inline void store_first([[maybe_unused]] T* p, [[maybe_unused]] const simd<T>& v,
+                                               [[maybe_unused]] int count) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) _mm512_mask_storeu_ps(p, __mmask16((1u << count) - 1u), v);
+  else _mm512_mask_storeu_pd(p, __mmask8((1u << count) - 1u), v);
+#endif
+}
+
+/// Whether transpose_8x8 exists here (AVX, float).
+template <class T>
+inline constexpr bool has_transpose_8x8 =
+#if defined(__AVX__)
+    std::is_same_v<T, float>;
+#else
+    false;
+#endif
+
+/// dst[k * 8 + i] = src[i * ld + k] for i, k < 8: an 8 x 8 block transposed in registers
+/// (the GEMM's A packer, which otherwise moves one float at a time with a stride of 8).
+/// @pre has_transpose_8x8<float>
+[[gnu::always_inline]] inline void transpose_8x8([[maybe_unused]] const float* src, [[maybe_unused]] std::size_t ld,
+                                                 [[maybe_unused]] float* dst) {
+#if defined(__AVX__)
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld), r2 = _mm256_loadu_ps(src + 2 * ld),
+         r3 = _mm256_loadu_ps(src + 3 * ld), r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld),
+         r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+               u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+               u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+               u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  _mm256_storeu_ps(dst + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+#endif
 }
 
 }  // namespace kernels
