@@ -93,6 +93,17 @@ inline Options parse_args(int argc, char** argv) {
       throw ValueError(flag + " needs a non-negative whole number, not '" + v + "'");
     }
   };
+  auto real = [&](int& i) -> double {
+    const std::string flag = argv[i], v = value(i);
+    try {
+      std::size_t used = 0;
+      const double x = std::stod(v, &used);
+      if (used != v.size()) throw 0;
+      return x;
+    } catch (...) {
+      throw ValueError(flag + " needs a number, not '" + v + "'");
+    }
+  };
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--data") o.data_dir = value(i);
@@ -104,21 +115,8 @@ inline Options parse_args(int argc, char** argv) {
     else if (a == "--arch") {
       o.arch = value(i);
       if (o.arch != "seed" && o.arch != "bn") throw ValueError("--arch must be seed or bn, not '" + o.arch + "'");
-    } else if (a == "--real-label") {
-      const std::string v = value(i);
-      try {
-        o.real_label = std::stod(v);
-      } catch (...) {
-        throw ValueError("--real-label needs a number, not '" + v + "'");
-      }
-    } else if (a == "--d-averaging") {
-      const std::string v = value(i);
-      try {
-        o.d_averaging = std::stod(v);
-      } catch (...) {
-        throw ValueError("--d-averaging needs a number, not '" + v + "'");
-      }
-    }
+    } else if (a == "--real-label") o.real_label = real(i);
+    else if (a == "--d-averaging") o.d_averaging = real(i);
     else if (a == "--epochs") o.epochs = int(number(i));
     else if (a == "--encoder-epochs") o.encoder_epochs = int(number(i));
     else if (a == "--batch") o.batch = int(number(i));

@@ -55,22 +55,25 @@ TEST_CASE("im2col and col2im, stride 2: vector rows equal the scalar loops and t
               kernels::im2col<float, false>(g, taps.data(), batch, images.data() + margin, cols_scalar.data() + margin);
               REQUIRE(guards_intact(cols));
               REQUIRE(cols == cols_scalar);
-              // The definition, for every entry.
+              // Every (column entry, image position) pair of the definition, image = -1 in the padding.
+              auto each_entry = [&](auto&& f) {
+                for (int c = 0; c < channels; ++c)
+                  for (int kh = 0; kh < kernel; ++kh)
+                    for (int kw = 0; kw < kernel; ++kw)
+                      for (int n = 0; n < batch; ++n)
+                        for (int oh = 0; oh < out_h; ++oh)
+                          for (int ow = 0; ow < out_w; ++ow) {
+                            const int ih = oh * 2 - pad_top + kh, iw = ow * 2 - pad_left + kw;
+                            const std::size_t row = (std::size_t(c) * kernel + kh) * kernel + kw;
+                            const std::size_t col = row * batch * g.out_size() + std::size_t(n) * g.out_size() + std::size_t(oh) * out_w + ow;
+                            const bool inside = ih >= 0 && ih < height && iw >= 0 && iw < width;
+                            f(col, inside ? std::ptrdiff_t(((std::size_t(n) * channels + c) * height + ih) * width + iw) : -1);
+                          }
+              };
               bool defined = true;
-              for (int c = 0; c < channels && defined; ++c)
-                for (int kh = 0; kh < kernel; ++kh)
-                  for (int kw = 0; kw < kernel; ++kw)
-                    for (int n = 0; n < batch; ++n)
-                      for (int oh = 0; oh < out_h; ++oh)
-                        for (int ow = 0; ow < out_w; ++ow) {
-                          const int ih = oh * 2 - pad_top + kh, iw = ow * 2 - pad_left + kw;
-                          const float want = ih >= 0 && ih < height && iw >= 0 && iw < width
-                                                 ? images[margin + ((std::size_t(n) * channels + c) * height + ih) * width + iw]
-                                                 : 0.f;
-                          const std::size_t row = (std::size_t(c) * kernel + kh) * kernel + kw;
-                          defined = defined && cols[margin + row * batch * g.out_size() + std::size_t(n) * g.out_size() +
-                                                    std::size_t(oh) * out_w + ow] == want;
-                        }
+              each_entry([&](std::size_t col, std::ptrdiff_t pixel) {
+                defined = defined && cols[margin + col] == (pixel >= 0 ? images[margin + std::size_t(pixel)] : 0.f);
+              });
               REQUIRE(defined);
 
               // col2im: bit-identical to the scalar loops (same order of summation), with and
@@ -86,18 +89,9 @@ TEST_CASE("im2col and col2im, stride 2: vector rows equal the scalar loops and t
                 for (int n = 0; n < batch; ++n)
                   for (int c = 0; c < channels; ++c)
                     for (int i = 0; i < g.image_size(); ++i) want[(std::size_t(n) * channels + c) * g.image_size() + i] = b ? b[c] : 0.0;
-                for (int c = 0; c < channels; ++c)
-                  for (int kh = 0; kh < kernel; ++kh)
-                    for (int kw = 0; kw < kernel; ++kw)
-                      for (int n = 0; n < batch; ++n)
-                        for (int oh = 0; oh < out_h; ++oh)
-                          for (int ow = 0; ow < out_w; ++ow) {
-                            const int ih = oh * 2 - pad_top + kh, iw = ow * 2 - pad_left + kw;
-                            if (ih < 0 || ih >= height || iw < 0 || iw >= width) continue;
-                            const std::size_t row = (std::size_t(c) * kernel + kh) * kernel + kw;
-                            want[((std::size_t(n) * channels + c) * height + ih) * width + iw] +=
-                                cols_scalar[margin + row * batch * g.out_size() + std::size_t(n) * g.out_size() + std::size_t(oh) * out_w + ow];
-                          }
+                each_entry([&](std::size_t col, std::ptrdiff_t pixel) {
+                  if (pixel >= 0) want[std::size_t(pixel)] += cols_scalar[margin + col];
+                });
                 double worst = 0;
                 for (std::size_t i = 0; i < image_n; ++i) worst = std::max(worst, std::abs(img[margin + i] - want[i]));
                 REQUIRE(worst < 1e-5 * kernel * kernel);
