@@ -141,7 +141,6 @@ inline constexpr bool has_stride2_rows =
     false;
 #endif
 
-
 /// One row segment of a stride-2 im2col or col2im, for a fixed start, row width and length:
 /// output j <-> row position first + 2 j (j < n). The masks depend only on those three, so
 /// they are made once per kernel tap and reused for every row of every image: the DCGAN's
@@ -150,8 +149,8 @@ inline constexpr bool has_stride2_rows =
 class Stride2Row {
  public:
   static constexpr int max_length = 256;
-  Stride2Row() = default;  // empty: n = 0
-  Stride2Row([[maybe_unused]] int first, [[maybe_unused]] int width, [[maybe_unused]] int n) : first_(first), n_(n) {
+  Stride2Row() = default;  // empty: no chunks
+  Stride2Row([[maybe_unused]] int first, [[maybe_unused]] int width, [[maybe_unused]] int n) : first_(first) {
 #if defined(__AVX512F__)
     chunks_ = (n + 15) / 16;
     for (int c = 0; c < chunks_; ++c) {
@@ -218,7 +217,7 @@ class Stride2Row {
   int chunks_ = 0;
   __mmask16 load_a_[max_chunks], load_b_[max_chunks], outputs_[max_chunks], add_a_[max_chunks], add_b_[max_chunks];
 #endif
-  int first_ = 0, n_ = 0;
+  int first_ = 0;
 };
 
 /// Whether load_first / store_first exist for T here (AVX-512 masks).
