@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "ganad/core/tensor.hpp"
 #include "ganad/kernels/parallel.hpp"
 #include "ganad/kernels/simd.hpp"
 
@@ -48,28 +50,163 @@ inline std::vector<int> tap_offsets(const ConvGeometry& g) {
   return offsets;
 }
 
-/// Output rows at least this long take the Stride2Row path for stride 2; shorter ones the
-/// table loop. Measured (fwd+bwd, 1 and 2 threads): rows of 14 (ConvT 128->64) 8-10% faster
-/// with Stride2Row; rows of 7 (Conv 64->128, ConvT 256->128) 4-10% faster with the table
-/// loop, where a row is less than half a vector.
+/// Stride-2 im2col: output rows at least this long take Stride2Row (one permute per row);
+/// shorter ones the phase windows of Stride2Phases. Measured (fwd+bwd, 1 thread): rows of 14
+/// (ConvT 128->64's data gradient) were 0-2% slower through the phases, whose split is extra
+/// work there; rows of 7 were 2.7x faster through them (im2col alone, Conv 64->128).
 inline constexpr int stride2_rows_min_length = 12;
+
+/// Stride 2 as a stride-1 problem: an image plane split into its four phases (even/odd rows
+/// x even/odd columns), each zero-padded to ph x pw, turns every kernel tap into a plain
+/// OH x OW window of one phase, at the same offsets in every plane. A window's 16-output
+/// chunks then span at most 32 floats, so im2col moves 16 outputs with two loads and a
+/// permute, and col2im adds up to 16 into each aligned vector of the phases with one
+/// permute, tap after tap (the scalar loop's order of summation), before the phases are
+/// interleaved back into the image. The DCGAN's rows are 7 or 14 long: per element, the
+/// table loop moved one float at a time and Stride2Row wasted half a vector on rows of 7.
+/// Built once per layer; `usable` is false where the layout does not apply (other strides,
+/// planes over max_floats, or windows whose chunks span more than 32 floats).
+struct Stride2Phases {
+  /// One vector of col2im: acc[offset, offset + 16) += (tap row + 16 chunk)[index] on `lanes`.
+  struct Add {
+    int offset, chunk;
+    std::uint32_t readable;  // lanes of the tap row's floats [16 chunk, 16 chunk + 32) that exist
+    std::uint16_t lanes;
+    alignas(64) std::array<int, 16> index;
+  };
+  static constexpr int max_floats = 16384;  // per (sample, channel) plane
+  static constexpr int group = 8;           // samples per task: each cols row is met in runs of 8
+  bool usable = false;
+  int first_h = 0, first_w = 0;  // image row / column of phase row / column 0 is 2 * y + first + phase
+  int ph = 0, pw = 0, floats = 0;
+  std::vector<int> tap_base;                  // per tap kh * K + kw: its window's first float
+  std::vector<int> chunk_start;               // per 16 outputs of a sample: the window float of the first
+  std::vector<std::array<int, 16>> chunk_index;  // ... and of the others, relative to it
+  std::vector<Add> adds;                      // col2im's vectors, tap by tap
+  std::vector<int> tap_adds;                  // tap t's adds: [tap_adds[t], tap_adds[t + 1])
+  [[nodiscard]] int phase_size() const { return ph * pw; }
+};
+
+inline Stride2Phases stride2_phases(const ConvGeometry& g) {
+  Stride2Phases p;
+  if (g.stride != 2) return p;
+  const auto floor_half = [](int a) { return a >= 0 ? a / 2 : -((1 - a) / 2); };
+  const int K = g.kernel, OW = g.out_width, ohw = g.out_size();
+  const int q_top = floor_half(-g.pad_top), q_left = floor_half(-g.pad_left);  // first phase row / column used
+  p.first_h = 2 * q_top;
+  p.first_w = 2 * q_left;
+  // Every window, and every image row / column (col2im reads each pixel back from its phase).
+  p.ph = std::max(g.out_height + floor_half(K - 1 - g.pad_top), (g.height + 1) / 2) - q_top;
+  p.pw = std::max(g.out_width + floor_half(K - 1 - g.pad_left), (g.width + 1) / 2) - q_left;
+  // Slack past the phases: windows read 32 floats from their chunk's start, merges 16 per row.
+  p.floats = (4 * p.phase_size() + 64 + 15) / 16 * 16;
+  if (p.floats > Stride2Phases::max_floats || p.pw > 256) return p;
+  const auto window_float = [&](int o) { return o / OW * p.pw + o % OW; };
+  for (int kh = 0; kh < K; ++kh)
+    for (int kw = 0; kw < K; ++kw) {
+      const int qh = floor_half(kh - g.pad_top), qw = floor_half(kw - g.pad_left);
+      const int phase = (kh - g.pad_top - 2 * qh) * 2 + (kw - g.pad_left - 2 * qw);
+      p.tap_base.push_back(phase * p.phase_size() + (qh - q_top) * p.pw + (qw - q_left));
+    }
+  for (int j = 0; j * 16 < ohw; ++j) {
+    std::array<int, 16> index{};
+    const int start = window_float(16 * j);
+    for (int l = 0; l < 16 && 16 * j + l < ohw; ++l) {
+      index[std::size_t(l)] = window_float(16 * j + l) - start;
+      if (index[std::size_t(l)] >= 32) return p;
+    }
+    p.chunk_start.push_back(start);
+    p.chunk_index.push_back(index);
+  }
+  // col2im: the outputs landing in one aligned vector are consecutive (window_float grows
+  // with o) and at most 16, so they lie in the chunk of the first and the next.
+  for (int t = 0; t < K * K; ++t) {
+    p.tap_adds.push_back(int(p.adds.size()));
+    for (int o = 0; o < ohw;) {
+      const int vec = (p.tap_base[std::size_t(t)] + window_float(o)) / 16;
+      Stride2Phases::Add add{vec * 16, o / 16, 0, 0, {}};
+      const int rest = ohw - 16 * add.chunk;
+      add.readable = rest >= 32 ? ~std::uint32_t(0) : (std::uint32_t(1) << rest) - 1u;
+      for (; o < ohw && (p.tap_base[std::size_t(t)] + window_float(o)) / 16 == vec; ++o) {
+        const int lane = p.tap_base[std::size_t(t)] + window_float(o) - vec * 16;
+        add.index[std::size_t(lane)] = o - 16 * add.chunk;
+        add.lanes = std::uint16_t(add.lanes | (1u << lane));
+      }
+      p.adds.push_back(add);
+    }
+  }
+  p.tap_adds.push_back(int(p.adds.size()));
+  p.usable = true;
+  return p;
+}
+
+/// The calling thread's scratch for Stride2Phases planes, grown once and reused.
+inline float* phase_scratch(std::size_t floats) {
+  static thread_local aligned_vector<float> scratch;
+  if (scratch.size() < floats) scratch.resize(floats);
+  return scratch.data();
+}
+
+/// What im2col and col2im read about a geometry besides its sizes, built once per layer.
+struct ConvTables {
+  std::vector<int> taps;  // tap_offsets
+  Stride2Phases phases;
+};
+inline ConvTables conv_tables(const ConvGeometry& g) { return {tap_offsets(g), stride2_phases(g)}; }
 
 /// cols[(c, kh, kw)][n * OH*OW + oh * OW + ow] = image[n, c, oh*S - pad_top + kh, ow*S - pad_left + kw]
 /// (0 outside the image). images: batch x C x H x W. cols: col_rows() x (batch * out_size()).
-/// taps: tap_offsets(g) (read for strides above 1). Stride 2 in float runs whole rows with
-/// AVX-512 permutes (has_stride2_rows) when OW >= stride2_rows_min_length; VectorRows = false
-/// keeps the scalar loops (for tests).
+/// tables: conv_tables(g). Stride 2 in float on AVX-512 (has_stride2_rows) runs the phase
+/// windows for rows shorter than stride2_rows_min_length and Stride2Row for longer ones;
+/// other strides, and VectorRows = false (for tests), the scalar loops.
 template <class T, bool VectorRows = true>
-void im2col(const ConvGeometry& g, const int* taps, int batch, const T* images, T* cols) {
+void im2col(const ConvGeometry& g, const ConvTables& tables, int batch, const T* images, T* cols) {
   const int K = g.kernel, S = g.stride, OW = g.out_width, KK = K * K, ohw = g.out_size();
   const std::size_t ld = std::size_t(batch) * ohw;
   if constexpr (VectorRows && has_stride2_rows<T>) {
+    if (const Stride2Phases& p = tables.phases; p.usable && OW < stride2_rows_min_length) {  // windows of the phases
+      const Stride2Row split[2] = {Stride2Row(p.first_w, g.width, p.pw), Stride2Row(p.first_w + 1, g.width, p.pw)};
+      const int groups = (batch + Stride2Phases::group - 1) / Stride2Phases::group;
+      parallel_for(std::ptrdiff_t(g.channels) * groups, double(g.col_rows()) * ld, [&](std::ptrdiff_t cg) {
+        const int c = int(cg / groups), n0 = int(cg % groups) * Stride2Phases::group;
+        const int samples = std::min(Stride2Phases::group, batch - n0);
+        if (cg + 1 < std::ptrdiff_t(g.channels) * groups) {
+          // The next task's planes, while this one works: each is read once and lies C*H*W
+          // floats from the next, and waiting for them took most of im2col's time.
+          const int c1 = int((cg + 1) / groups), m0 = int((cg + 1) % groups) * Stride2Phases::group;
+          for (int s = 0; s < std::min(Stride2Phases::group, batch - m0); ++s)
+            prefetch_range(images + (std::size_t(m0 + s) * g.channels + c1) * g.image_size(), sizeof(T) * g.image_size());
+        }
+        float* phases = phase_scratch(std::size_t(samples) * p.floats);
+        for (int s = 0; s < samples; ++s) {
+          float* plane = phases + std::size_t(s) * p.floats;
+          std::fill(plane + 4 * p.phase_size(), plane + p.floats, 0.f);
+          const T* img = images + (std::size_t(n0 + s) * g.channels + c) * g.image_size();
+          for (int phase = 0; phase < 4; ++phase)
+            for (int y = 0; y < p.ph; ++y) {
+              const int ih = 2 * y + p.first_h + phase / 2;
+              float* dst = plane + phase * p.phase_size() + y * p.pw;
+              if (ih < 0 || ih >= g.height) std::fill(dst, dst + p.pw, 0.f);
+              else split[phase % 2].gather(img + std::size_t(ih) * g.width, dst);
+            }
+        }
+        const std::size_t chunks = p.chunk_start.size();
+        for (int s = 0; s < samples; ++s)
+          for (std::size_t j = 0; j < chunks; ++j)
+            gather_windows(phases + std::size_t(s) * p.floats + p.chunk_start[j], p.tap_base.data(), KK,
+                           p.chunk_index[j].data(), cols + std::size_t(c) * KK * ld + std::size_t(n0 + s) * ohw + 16 * j, ld,
+                           std::min(16, ohw - 16 * int(j)));
+      });
+      return;
+    }
     if (S == 2 && OW >= stride2_rows_min_length && OW <= Stride2Row::max_length) {  // whole output rows with vector permutes
       parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
         const int c = int(row) / KK, kh = int(row) / K % K, kw = int(row) % K;
         const Stride2Row segment(kw - g.pad_left, g.width, OW);
         for (int n = 0; n < batch; ++n) {
           const T* img = images + (std::size_t(n) * g.channels + c) * g.image_size();
+          if (row % KK == 0 && n + 1 < batch)  // a channel's first tap meets each plane first: fetch the next
+            prefetch_range(img + std::size_t(g.channels) * g.image_size(), sizeof(T) * g.image_size());
           T* dst = cols + std::size_t(row) * ld + std::size_t(n) * ohw;
           for (int oh = 0; oh < g.out_height; ++oh, dst += OW) {
             const int ih = oh * 2 - g.pad_top + kh;
@@ -82,7 +219,7 @@ void im2col(const ConvGeometry& g, const int* taps, int batch, const T* images, 
     }
   }
   if (S > 1) {  // short strided segments: walk the offset table
-    const int* offsets = taps;
+    const int* offsets = tables.taps.data();
     parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
       const int c = int(row) / KK;
       const int* off = offsets + std::size_t(row % KK) * ohw;
@@ -121,12 +258,42 @@ void im2col(const ConvGeometry& g, const int* taps, int batch, const T* images, 
 /// The adjoint of im2col: image[n, c, ih, iw] = sum of every cols entry im2col would have
 /// read from there (+ channel_bias[c] if given: the sum starts from it, saving a pass).
 /// Overwrites images. Each (n, c) plane is summed in a fixed order (kh, kw, oh, ow), so the
-/// result does not depend on the number of threads. Stride 2 as in im2col.
+/// result does not depend on the number of threads, and every path gives the same bits.
+/// Stride 2 in float on AVX-512 sums in the phases (Stride2Phases) at any row length, or
+/// with Stride2Row where the phases do not apply.
 template <class T, bool VectorRows = true>
-void col2im(const ConvGeometry& g, const int* taps, int batch, const T* cols, T* images, const T* channel_bias = nullptr) {
+void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T* cols, T* images, const T* channel_bias = nullptr) {
   const int K = g.kernel, S = g.stride, OW = g.out_width, ohw = g.out_size();
   const std::size_t ld = std::size_t(batch) * ohw;
   if constexpr (VectorRows && has_stride2_rows<T>) {
+    if (const Stride2Phases& p = tables.phases; p.usable) {  // sums in the phases, taps in order
+      const int groups = (batch + Stride2Phases::group - 1) / Stride2Phases::group;
+      parallel_for(std::ptrdiff_t(g.channels) * groups, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t cg) {
+        const int c = int(cg / groups), n0 = int(cg % groups) * Stride2Phases::group;
+        const int samples = std::min(Stride2Phases::group, batch - n0);
+        float* phases = phase_scratch(std::size_t(samples) * p.floats);
+        std::fill(phases, phases + std::size_t(samples) * p.floats, channel_bias ? channel_bias[c] : 0.f);
+        for (int t = 0; t < K * K; ++t) {
+          const T* src = cols + (std::size_t(c) * K * K + t) * ld + std::size_t(n0) * ohw;
+          for (int s = 0; s < samples; ++s, src += ohw) {
+            float* plane = phases + std::size_t(s) * p.floats;
+            for (int a = p.tap_adds[std::size_t(t)]; a < p.tap_adds[std::size_t(t) + 1]; ++a) {
+              const Stride2Phases::Add& add = p.adds[std::size_t(a)];
+              add_window(plane + add.offset, src + 16 * add.chunk, add.readable, add.index.data(), add.lanes);
+            }
+          }
+        }
+        for (int s = 0; s < samples; ++s) {
+          const float* plane = phases + std::size_t(s) * p.floats;
+          T* img = images + (std::size_t(n0 + s) * g.channels + c) * g.image_size();
+          for (int ih = 0; ih < g.height; ++ih) {
+            const float* row = plane + (ih - p.first_h) % 2 * 2 * p.phase_size() + (ih - p.first_h) / 2 * p.pw - p.first_w / 2;
+            interleave_pairs(row, row + p.phase_size(), img + std::size_t(ih) * g.width, g.width);
+          }
+        }
+      });
+      return;
+    }
     if (S == 2 && OW >= stride2_rows_min_length && OW <= Stride2Row::max_length && K <= 16) {  // whole rows with vector permutes (same order of summation)
       parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
         const int n = int(nc / g.channels), c = int(nc % g.channels);
@@ -149,7 +316,7 @@ void col2im(const ConvGeometry& g, const int* taps, int batch, const T* cols, T*
   }
   if (S > 1) {  // short strided segments: walk the offset table (same order of summation)
     const int KK = K * K;
-    const int* offsets = taps;
+    const int* offsets = tables.taps.data();
     parallel_for(std::ptrdiff_t(batch) * g.channels, double(batch) * g.col_rows() * ohw, [&](std::ptrdiff_t nc) {
       const int n = int(nc / g.channels), c = int(nc % g.channels);
       T* img = images + std::size_t(nc) * g.image_size();

@@ -220,6 +220,64 @@ class Stride2Row {
   int first_ = 0;
 };
 
+/// Asks for [p, p + bytes) to be brought into the caches, one prefetch per 64-byte line.
+inline void prefetch_range(const void* p, std::size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (std::size_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i);
+  if (bytes) __builtin_prefetch(c + bytes - 1);
+}
+
+/// The three moves of the stride-2 phase path (conv.hpp, Stride2Phases), in float with
+/// AVX-512; lane masks are bit l for lane l. @pre has_stride2_rows<float>
+
+/// For t < taps: dst[t * dst_stride + l] = src[offsets[t] + index[l]] for l < count, every
+/// index below 32 (one pattern at many offsets: two loads and a permute per row).
+/// src[offsets[t], offsets[t] + 32) must be readable.
+inline void gather_windows([[maybe_unused]] const float* src, [[maybe_unused]] const int* offsets,
+                           [[maybe_unused]] int taps, [[maybe_unused]] const int* index, [[maybe_unused]] float* dst,
+                           [[maybe_unused]] std::size_t dst_stride, [[maybe_unused]] int count) {
+#if defined(__AVX512F__)
+  const __m512i idx = _mm512_loadu_si512(index);
+  const __mmask16 lanes = __mmask16((1u << count) - 1u);
+  for (int t = 0; t < taps; ++t, dst += dst_stride) {
+    const float* w = src + offsets[t];
+    _mm512_mask_storeu_ps(dst, lanes, _mm512_permutex2var_ps(_mm512_loadu_ps(w), idx, _mm512_loadu_ps(w + 16)));
+  }
+#endif
+}
+
+/// acc[l] += src[index[l]] for the lanes in `lanes` (a plain add, the other lanes untouched),
+/// acc 64-byte aligned; only the lanes `readable` of src[0, 32) are read.
+[[gnu::always_inline]] inline void add_window([[maybe_unused]] float* acc, [[maybe_unused]] const float* src,
+                                              [[maybe_unused]] std::uint32_t readable, [[maybe_unused]] const int* index,
+                                              [[maybe_unused]] std::uint16_t lanes) {
+#if defined(__AVX512F__)
+  const __m512 lo = _mm512_maskz_loadu_ps(__mmask16(readable), src);
+  const __m512 hi = _mm512_maskz_loadu_ps(__mmask16(readable >> 16), src + 16);
+  const __m512 a = _mm512_load_ps(acc);
+  _mm512_store_ps(acc, _mm512_mask_add_ps(a, lanes, a, _mm512_permutex2var_ps(lo, _mm512_loadu_si512(index), hi)));
+#endif
+}
+
+/// dst[2 i] = even[i] and dst[2 i + 1] = odd[i], for the first `count` entries of dst;
+/// even and odd are read in whole vectors (16 floats per 32 entries of dst).
+[[gnu::always_inline]] inline void interleave_pairs([[maybe_unused]] const float* even, [[maybe_unused]] const float* odd,
+                                                    [[maybe_unused]] float* dst, [[maybe_unused]] int count) {
+#if defined(__AVX512F__)
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (int j = 0; j < count; j += 32, even += 16, odd += 16) {
+    const __m512 e = _mm512_loadu_ps(even), o = _mm512_loadu_ps(odd);
+    const int left = count - j;
+    _mm512_mask_storeu_ps(dst + j, left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u),
+                          _mm512_permutex2var_ps(e, lo, o));
+    if (left > 16)
+      _mm512_mask_storeu_ps(dst + j + 16, left >= 32 ? __mmask16(0xffff) : __mmask16((1u << (left - 16)) - 1u),
+                            _mm512_permutex2var_ps(e, hi, o));
+  }
+#endif
+}
+
 /// Whether load_first / store_first exist for T here (AVX-512 masks).
 template <class T>
 inline constexpr bool has_partial_vectors =
