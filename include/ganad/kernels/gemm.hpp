@@ -47,12 +47,22 @@ struct gemm_traits {
   static constexpr int NC = 4096;
 };
 
+template <class T>
+class PackedA;
+
 namespace detail {
 
 template <class T>
 struct GemmWorkspace {
   aligned_vector<T> a, b;
 };
+/// Row tile for M rows: the short one when it pads fewer rows (M = 49), else the tall one.
+template <class T>
+constexpr bool uses_short_rows(int M) {
+  using Tr = gemm_traits<T>;
+  return (M + Tr::MR_short - 1) / Tr::MR_short * Tr::MR_short < (M + Tr::MR - 1) / Tr::MR * Tr::MR;
+}
+
 /// One packing workspace per thread, grown once and reused: no allocation in steady state.
 template <class T>
 GemmWorkspace<T>& gemm_workspace() {
@@ -223,7 +233,7 @@ inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, in
 template <class T, int MR>
 void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
                 int lda, const T* B, int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep,
-                bool stream_c) {
+                bool stream_c, const PackedA<T>* packed) {
   using Tr = gemm_traits<T>;
   constexpr int NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
   static_assert(MC % MR == 0, "gemm_traits: MC must be a multiple of every row tile");
@@ -242,7 +252,9 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
       const TileStore<T> st{alpha, beta, first, last, stream_c && first && last && beta == T(0), ep.act, ep.slope};
       for (int ic = m0; ic < m1; ic += MC) {
         const int mc = std::min(MC, m1 - ic);
-        pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
+        const T* apanels = pa;
+        if (packed) apanels = packed->block(ic, pc);  // m0 == 0 here: blocks on the packed grid
+        else pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
         for (int jr = 0; jr < nc; jr += NR) {
           const int n = std::min(NR, nc - jr);
           T* bpanel = pb + std::size_t(jr) * kc;
@@ -252,12 +264,13 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
             const int m = std::min(MR, mc - ir);
             T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
             const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
+            const T* apanel = apanels + std::size_t(ir) * kc;
             if (m == MR && n == NR)
-              micro_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb);
+              micro_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
             else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
-              micro_kernel<T, MR, true>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, st, rbias, cb, n);
+              micro_kernel<T, MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
             else
-              edge_kernel<T, MR>(kc, pa + std::size_t(ir) * kc, bpanel, ctile, ldc, m, n, st, rbias, cb);
+              edge_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, m, n, st, rbias, cb);
           }
         }
       }
@@ -270,7 +283,7 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
 /// Splits C over the threads and runs gemm_block on each part with row tile MR.
 template <class T, int MR>
 void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep) {
+                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
   const int threads = num_threads();
   const double work = 2.0 * M * N * std::max(K, 1);
@@ -291,10 +304,10 @@ void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
     const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
     if (split_n)
       gemm_block<T, MR>(ta, tb, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda, B,
-                        ldb, beta, C, ldc, ep, stream_c);
-    else
+                        ldb, beta, C, ldc, ep, stream_c, packed);
+    else  // row ranges start off the packed grid: pack from A as usual
       gemm_block<T, MR>(ta, tb, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, A, lda, B, ldb,
-                        beta, C, ldc, ep, stream_c);
+                        beta, C, ldc, ep, stream_c, nullptr);
   });
 }
 
@@ -372,12 +385,76 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                     alpha, beta, C, 1, ep, false);
     return;
   }
-  // Row tile: the short one when it pads fewer rows (M = 49), else the tall one.
-  const auto padded = [M](int mr) { return (M + mr - 1) / mr * mr; };
-  if (padded(Tr::MR_short) < padded(Tr::MR))
+  if (detail::uses_short_rows<T>(M))
     detail::gemm_split<T, Tr::MR_short>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   else
     detail::gemm_split<T, Tr::MR>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+/// op(A) packed once for several products with different B: a convolution's weights meet
+/// every chunk of the batch, and packing them again for each cost 3-4% of a layer. The
+/// packed products give exactly the bits of gemm(ta, tb, M, N, K, ..., A, lda, ...). A is
+/// still read (for shapes that do not use the packing) and must not change in between.
+/// The buffer grows once and is reused.
+template <class T>
+class PackedA {
+ public:
+  void pack(Trans ta, int M, int K, const T* A, int lda) {
+    using Tr = gemm_traits<T>;
+    ta_ = ta;
+    M_ = M;
+    K_ = K;
+    A_ = A;
+    lda_ = lda;
+    if (M <= 1 || K <= 0) return;  // gemm() does not tile these
+    short_rows_ = detail::uses_short_rows<T>(M);
+    ic_blocks_ = (M + Tr::MC - 1) / Tr::MC;
+    const std::size_t need = std::size_t((K + Tr::KC - 1) / Tr::KC) * ic_blocks_ * Tr::MC * Tr::KC;
+    if (data_.size() < need) data_.resize(need);
+    for (int pc = 0; pc < K; pc += Tr::KC)
+      for (int ic = 0; ic < M; ic += Tr::MC) {
+        const int kc = std::min(Tr::KC, K - pc), mc = std::min(Tr::MC, M - ic);
+        T* out = data_.data() + (std::size_t(pc / Tr::KC) * ic_blocks_ + ic / Tr::MC) * Tr::MC * Tr::KC;
+        if (short_rows_) detail::pack_a<T, Tr::MR_short>(ta, A, lda, ic, pc, mc, kc, out);
+        else detail::pack_a<T, Tr::MR>(ta, A, lda, ic, pc, mc, kc, out);
+      }
+  }
+  /// The packed panels of rows [ic, ic + MC) and k [pc, pc + KC) (both on the block grid).
+  [[nodiscard]] const T* block(int ic, int pc) const {
+    using Tr = gemm_traits<T>;
+    return data_.data() + (std::size_t(pc / Tr::KC) * ic_blocks_ + ic / Tr::MC) * Tr::MC * Tr::KC;
+  }
+  [[nodiscard]] Trans trans() const { return ta_; }
+  [[nodiscard]] int rows() const { return M_; }
+  [[nodiscard]] int depth() const { return K_; }
+  [[nodiscard]] const T* source() const { return A_; }
+  [[nodiscard]] int source_ld() const { return lda_; }
+  [[nodiscard]] bool short_rows() const { return short_rows_; }
+
+ private:
+  Trans ta_ = Trans::no;
+  int M_ = 0, K_ = 0, lda_ = 0, ic_blocks_ = 0;
+  const T* A_ = nullptr;
+  bool short_rows_ = false;
+  aligned_vector<T> data_;
+};
+
+/// C = alpha * op(A) * op(B) + beta * C with op(A) from a PackedA (M x K as packed).
+template <class T>
+void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T beta, T* C, int ldc,
+          const Epilogue<T>& ep = {}) {
+  using Tr = gemm_traits<T>;
+  const int M = a.rows(), K = a.depth();
+  if (M <= 1 || N <= 1 || K <= 0) {  // the matrix-vector and empty cases: nothing was packed
+    gemm<T>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep);
+    return;
+  }
+  if (a.short_rows())
+    detail::gemm_split<T, Tr::MR_short>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C,
+                                        ldc, ep, &a);
+  else
+    detail::gemm_split<T, Tr::MR>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep,
+                                  &a);
 }
 
 }  // namespace ganad::kernels

@@ -176,13 +176,14 @@ class ConvEngine {
     const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
     const int ldw = tw == kernels::Trans::no ? k : m;
     T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
+    if (out) packed_w_.pack(tw, m, k, w, ldw);
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
       kernels::im2col<T>(g_, tables_, nb, image + image_offset(n0), cols);
       if (per_sample_) {
         for (int s = 0; s < nb; ++s) {
           const std::size_t n = std::size_t(n0 + s);
           if (out)
-            kernels::gemm<T>(tw, kernels::Trans::no, m, ohw, k, T(1), w, ldw, cols + std::size_t(s) * ohw, nb * ohw, T(0),
+            kernels::gemm<T>(packed_w_, kernels::Trans::no, ohw, T(1), cols + std::size_t(s) * ohw, nb * ohw, T(0),
                              out + n * m * ohw, ohw, {.row_bias = row_bias});
           if (dw)
             kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, k, m_dw, ohw, T(1), cols + std::size_t(s) * ohw,
@@ -191,8 +192,8 @@ class ConvEngine {
         return;
       }
       if (out)
-        kernels::gemm<T>(tw, kernels::Trans::no, m, nb * ohw, k, T(1), w, ldw, cols, nb * ohw, T(0),
-                         out + std::size_t(n0) * ohw, ld, {.row_bias = row_bias});
+        kernels::gemm<T>(packed_w_, kernels::Trans::no, nb * ohw, T(1), cols, nb * ohw, T(0), out + std::size_t(n0) * ohw,
+                         ld, {.row_bias = row_bias});
       if (dw)
         kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, k, m_dw, nb * ohw, T(1), cols, nb * ohw,
                          a + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
@@ -204,14 +205,15 @@ class ConvEngine {
   void raised(int batch, const T* w, kernels::Trans tw, int m, const T* in, T* image, const T* channel_bias) {
     const int rows = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
     const int ldw = tw == kernels::Trans::no ? m : rows;
+    packed_w_.pack(tw, rows, m, w, ldw);
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
       if (per_sample_)
         for (int s = 0; s < nb; ++s)
-          kernels::gemm<T>(tw, kernels::Trans::no, rows, ohw, m, T(1), w, ldw, in + std::size_t(n0 + s) * m * ohw, ohw,
-                           T(0), cols + std::size_t(s) * ohw, nb * ohw);
+          kernels::gemm<T>(packed_w_, kernels::Trans::no, ohw, T(1), in + std::size_t(n0 + s) * m * ohw, ohw, T(0),
+                           cols + std::size_t(s) * ohw, nb * ohw);
       else
-        kernels::gemm<T>(tw, kernels::Trans::no, rows, nb * ohw, m, T(1), w, ldw, in + std::size_t(n0) * ohw, ld, T(0),
-                         cols, nb * ohw);
+        kernels::gemm<T>(packed_w_, kernels::Trans::no, nb * ohw, T(1), in + std::size_t(n0) * ohw, ld, T(0), cols,
+                         nb * ohw);
       kernels::col2im<T>(g_, tables_, nb, cols, image + image_offset(n0), channel_bias);
     });
   }
@@ -226,6 +228,7 @@ class ConvEngine {
 
   kernels::ConvGeometry g_;
   kernels::ConvTables tables_;
+  kernels::PackedA<T> packed_w_;  // op(w), packed once per call for all chunks
   bool per_sample_ = false;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[3];  // 0: channel-major out/in, 1: channel-major a, 2: dw^T

@@ -196,3 +196,36 @@ TEST_CASE("gemm: edge tiles compute exactly what interior tiles do", "[kernel][g
       REQUIRE(small[at] == (i < m && j < n ? big[at] : c0[at]));  // outside C: untouched
     }
 }
+
+TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many B", "[kernel][gemm][parity]") {
+  // Shapes on both row tiles (49 rows take the 7-row tile), several k and row blocks, edge
+  // tiles, transposed A, an epilogue, and the matrix-vector shapes that use no packing; on
+  // 1 and 3 threads, where few column tiles split C by rows (off the packed grid).
+  const int saved = num_threads();
+  struct Shape {
+    int m, n, k;
+    Trans ta;
+  };
+  for (const Shape& s : {Shape{49, 300, 70, Trans::no}, Shape{301, 517, 600, Trans::yes}, Shape{200, 33, 263, Trans::no},
+                         Shape{1, 40, 30, Trans::no}, Shape{30, 1, 40, Trans::yes}, Shape{17, 20, 0, Trans::no}}) {
+    const int lda = (s.ta == Trans::no ? s.k : s.m) + 3;
+    const auto a = test::uniform_vector<float>(std::size_t(s.ta == Trans::no ? s.m : s.k) * lda + 1, 1);
+    const auto row_bias = test::uniform_vector<float>(s.m, 4);
+    const kernels::Epilogue<float> ep{.row_bias = row_bias.data(), .act = kernels::Activation::leaky_relu, .slope = 0.2f};
+    kernels::PackedA<float> packed;
+    packed.pack(s.ta, s.m, s.k, a.data(), lda);
+    for (int threads : {1, 3}) {
+      set_num_threads(threads);
+      for (std::uint64_t seed : {2, 7}) {  // two different B with one packing
+        const auto b = test::uniform_vector<float>(std::size_t(std::max(s.k, 1)) * s.n, seed);
+        const auto c0 = test::uniform_vector<float>(std::size_t(s.m) * s.n, seed + 1);
+        auto want = c0, got = c0;
+        kernels::gemm<float>(s.ta, Trans::no, s.m, s.n, s.k, 0.5f, a.data(), lda, b.data(), s.n, 0.25f, want.data(), s.n, ep);
+        kernels::gemm<float>(packed, Trans::no, s.n, 0.5f, b.data(), s.n, 0.25f, got.data(), s.n, ep);
+        INFO(s.m << " x " << s.n << " x " << s.k << ", " << threads << " threads");
+        REQUIRE(got == want);
+      }
+    }
+  }
+  set_num_threads(saved);
+}
