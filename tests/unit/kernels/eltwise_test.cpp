@@ -145,3 +145,17 @@ TEST_CASE("eltwise: bit-identical on 1, 2 and 3 threads", "[kernel][eltwise][par
   CHECK(outs[0] == outs[1]);
   CHECK(outs[0] == outs[2]);
 }
+
+TEMPLATE_TEST_CASE("eltwise: add_transposed adds x^T on tile edges and odd sizes", "[kernel][eltwise]", float, double) {
+  for (auto [rows, cols] : {std::pair{1, 1}, std::pair{16, 16}, std::pair{17, 33}, std::pair{37, 5}, std::pair{256, 300}}) {
+    const auto x = test::uniform_vector<TestType>(std::size_t(rows) * cols, 1);
+    const auto y0 = test::uniform_vector<TestType>(std::size_t(rows) * cols, 2);
+    auto y = y0;
+    kernels::add_transposed<TestType>(rows, cols, x.data(), y.data());
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < cols; ++j) {
+        INFO(rows << " x " << cols << " at " << i << ", " << j);
+        REQUIRE(y[std::size_t(i) * cols + j] == y0[std::size_t(i) * cols + j] + x[std::size_t(j) * rows + i]);
+      }
+  }
+}
