@@ -409,15 +409,16 @@ class PackedA {
     if (M <= 1 || K <= 0) return;  // gemm() does not tile these
     short_rows_ = detail::uses_short_rows<T>(M);
     ic_blocks_ = (M + Tr::MC - 1) / Tr::MC;
-    const std::size_t need = std::size_t((K + Tr::KC - 1) / Tr::KC) * ic_blocks_ * Tr::MC * Tr::KC;
+    const std::size_t need = std::size_t((K + Tr::KC - 1) / Tr::KC) * ic_blocks_ * Tr::MC * Tr::KC;  // blocks in (pc, ic) order
     if (data_.size() < need) data_.resize(need);
-    for (int pc = 0; pc < K; pc += Tr::KC)
-      for (int ic = 0; ic < M; ic += Tr::MC) {
-        const int kc = std::min(Tr::KC, K - pc), mc = std::min(Tr::MC, M - ic);
-        T* out = data_.data() + (std::size_t(pc / Tr::KC) * ic_blocks_ + ic / Tr::MC) * Tr::MC * Tr::KC;
-        if (short_rows_) detail::pack_a<T, Tr::MR_short>(ta, A, lda, ic, pc, mc, kc, out);
-        else detail::pack_a<T, Tr::MR>(ta, A, lda, ic, pc, mc, kc, out);
-      }
+    const int k_blocks = (K + Tr::KC - 1) / Tr::KC;
+    parallel_for(std::ptrdiff_t(k_blocks) * ic_blocks_, double(M) * K, [&](std::ptrdiff_t b) {
+      const int pc = int(b / ic_blocks_) * Tr::KC, ic = int(b % ic_blocks_) * Tr::MC;
+      const int kc = std::min(Tr::KC, K - pc), mc = std::min(Tr::MC, M - ic);
+      T* out = data_.data() + std::size_t(b) * Tr::MC * Tr::KC;
+      if (short_rows_) detail::pack_a<T, Tr::MR_short>(ta, A, lda, ic, pc, mc, kc, out);
+      else detail::pack_a<T, Tr::MR>(ta, A, lda, ic, pc, mc, kc, out);
+    });
   }
   /// The packed panels of rows [ic, ic + MC) and k [pc, pc + KC) (both on the block grid).
   [[nodiscard]] const T* block(int ic, int pc) const {
