@@ -67,10 +67,10 @@ inline constexpr int stride2_rows_min_length = 12;
 /// Built once per layer; `usable` is false where the layout does not apply (other strides,
 /// planes over max_floats, or windows whose chunks span more than 32 floats).
 struct Stride2Phases {
-  /// One vector of col2im: acc[offset, offset + 16) += (tap row + 16 chunk)[index] on `lanes`.
+  /// One vector of col2im: acc[offset, offset + 16) += (tap row + source)[index] on `lanes`.
   struct Add {
-    int offset, chunk;
-    std::uint32_t readable;  // lanes of the tap row's floats [16 chunk, 16 chunk + 32) that exist
+    int offset, source;                // source: 16 x the chunk of the first output landing here
+    std::uint16_t readable_lo, readable_hi;  // lanes of the tap row's [source, source + 32) that exist
     std::uint16_t lanes;
     alignas(64) std::array<int, 16> index;
   };
@@ -124,12 +124,14 @@ inline Stride2Phases stride2_phases(const ConvGeometry& g) {
     p.tap_adds.push_back(int(p.adds.size()));
     for (int o = 0; o < ohw;) {
       const int vec = (p.tap_base[std::size_t(t)] + window_float(o)) / 16;
-      Stride2Phases::Add add{vec * 16, o / 16, 0, 0, {}};
-      const int rest = ohw - 16 * add.chunk;
-      add.readable = rest >= 32 ? ~std::uint32_t(0) : (std::uint32_t(1) << rest) - 1u;
+      Stride2Phases::Add add{vec * 16, o / 16 * 16, 0, 0, 0, {}};
+      const int rest = ohw - add.source;
+      const std::uint32_t readable = rest >= 32 ? ~std::uint32_t(0) : (std::uint32_t(1) << rest) - 1u;
+      add.readable_lo = std::uint16_t(readable);
+      add.readable_hi = std::uint16_t(readable >> 16);
       for (; o < ohw && (p.tap_base[std::size_t(t)] + window_float(o)) / 16 == vec; ++o) {
         const int lane = p.tap_base[std::size_t(t)] + window_float(o) - vec * 16;
-        add.index[std::size_t(lane)] = o - 16 * add.chunk;
+        add.index[std::size_t(lane)] = o - add.source;
         add.lanes = std::uint16_t(add.lanes | (1u << lane));
       }
       p.adds.push_back(add);
@@ -178,16 +180,19 @@ void im2col(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
             prefetch_range(images + (std::size_t(m0 + s) * g.channels + c1) * g.image_size(), sizeof(T) * g.image_size());
         }
         float* phases = phase_scratch(std::size_t(samples) * p.floats);
+        // Sizes in locals (as in col2im): the vector stores may alias anything.
+        const int ph = p.ph, pw = p.pw, phase_size = p.phase_size(), floats = p.floats, first_h = p.first_h;
+        const int height = g.height, width = g.width;
         for (int s = 0; s < samples; ++s) {
-          float* plane = phases + std::size_t(s) * p.floats;
-          std::fill(plane + 4 * p.phase_size(), plane + p.floats, 0.f);
+          float* plane = phases + std::size_t(s) * floats;
+          std::fill(plane + 4 * phase_size, plane + floats, 0.f);
           const T* img = images + (std::size_t(n0 + s) * g.channels + c) * g.image_size();
           for (int phase = 0; phase < 4; ++phase)
-            for (int y = 0; y < p.ph; ++y) {
-              const int ih = 2 * y + p.first_h + phase / 2;
-              float* dst = plane + phase * p.phase_size() + y * p.pw;
-              if (ih < 0 || ih >= g.height) std::fill(dst, dst + p.pw, 0.f);
-              else split[phase % 2].gather(img + std::size_t(ih) * g.width, dst);
+            for (int y = 0; y < ph; ++y) {
+              const int ih = 2 * y + first_h + phase / 2;
+              float* dst = plane + phase * phase_size + y * pw;
+              if (ih < 0 || ih >= height) std::fill(dst, dst + pw, 0.f);
+              else split[phase % 2].gather(img + std::size_t(ih) * width, dst);
             }
         }
         const std::size_t chunks = p.chunk_start.size();
@@ -203,15 +208,18 @@ void im2col(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
       parallel_for(g.col_rows(), double(g.col_rows()) * ld, [&](std::ptrdiff_t row) {
         const int c = int(row) / KK, kh = int(row) / K % K, kw = int(row) % K;
         const Stride2Row segment(kw - g.pad_left, g.width, OW);
+        // Sizes in locals: the vector stores may alias anything.
+        const int out_height = g.out_height, first = kh - g.pad_top, height = g.height, width = g.width;
+        const std::size_t plane = std::size_t(g.image_size()), sample = std::size_t(g.channels) * plane;
         for (int n = 0; n < batch; ++n) {
-          const T* img = images + (std::size_t(n) * g.channels + c) * g.image_size();
+          const T* img = images + std::size_t(n) * sample + std::size_t(c) * plane;
           if (row % KK == 0 && n + 1 < batch)  // a channel's first tap meets each plane first: fetch the next
-            prefetch_range(img + std::size_t(g.channels) * g.image_size(), sizeof(T) * g.image_size());
+            prefetch_range(img + sample, sizeof(T) * plane);
           T* dst = cols + std::size_t(row) * ld + std::size_t(n) * ohw;
-          for (int oh = 0; oh < g.out_height; ++oh, dst += OW) {
-            const int ih = oh * 2 - g.pad_top + kh;
-            if (ih < 0 || ih >= g.height) std::fill(dst, dst + OW, T(0));
-            else segment.gather(img + std::size_t(ih) * g.width, dst);
+          for (int oh = 0; oh < out_height; ++oh, dst += OW) {
+            const int ih = oh * 2 + first;
+            if (ih < 0 || ih >= height) std::fill(dst, dst + OW, T(0));
+            else segment.gather(img + std::size_t(ih) * width, dst);
           }
         }
       });
@@ -273,22 +281,28 @@ void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
         const int samples = std::min(Stride2Phases::group, batch - n0);
         float* phases = phase_scratch(std::size_t(samples) * p.floats);
         std::fill(phases, phases + std::size_t(samples) * p.floats, channel_bias ? channel_bias[c] : 0.f);
+        // Tables in locals: the vector stores may alias anything, and reloading the vectors'
+        // data pointers after each one cost a quarter of col2im's instructions.
+        const Stride2Phases::Add* adds = p.adds.data();
+        const int* tap_adds = p.tap_adds.data();
+        const std::size_t floats = std::size_t(p.floats);
         for (int t = 0; t < K * K; ++t) {
           const T* src = cols + (std::size_t(c) * K * K + t) * ld + std::size_t(n0) * ohw;
-          for (int s = 0; s < samples; ++s, src += ohw) {
-            float* plane = phases + std::size_t(s) * p.floats;
-            for (int a = p.tap_adds[std::size_t(t)]; a < p.tap_adds[std::size_t(t) + 1]; ++a) {
-              const Stride2Phases::Add& add = p.adds[std::size_t(a)];
-              add_window(plane + add.offset, src + 16 * add.chunk, add.readable, add.index.data(), add.lanes);
-            }
-          }
+          const Stride2Phases::Add *first = adds + tap_adds[t], *last = adds + tap_adds[t + 1];
+          float* plane = phases;
+          for (int s = 0; s < samples; ++s, src += ohw, plane += floats)
+            for (const Stride2Phases::Add* add = first; add != last; ++add)
+              add_window(plane + add->offset, src + add->source, add->readable_lo, add->readable_hi, add->index.data(),
+                         add->lanes);
         }
+        const int phase_size = p.phase_size(), pw = p.pw, first_h = p.first_h, first_w = p.first_w;
+        const int height = g.height, width = g.width;
         for (int s = 0; s < samples; ++s) {
-          const float* plane = phases + std::size_t(s) * p.floats;
+          const float* plane = phases + std::size_t(s) * floats;
           T* img = images + (std::size_t(n0 + s) * g.channels + c) * g.image_size();
-          for (int ih = 0; ih < g.height; ++ih) {
-            const float* row = plane + (ih - p.first_h) % 2 * 2 * p.phase_size() + (ih - p.first_h) / 2 * p.pw - p.first_w / 2;
-            interleave_pairs(row, row + p.phase_size(), img + std::size_t(ih) * g.width, g.width);
+          for (int ih = 0; ih < height; ++ih) {
+            const float* row = plane + (ih - first_h) % 2 * 2 * phase_size + (ih - first_h) / 2 * pw - first_w / 2;
+            interleave_pairs(row, row + phase_size, img + std::size_t(ih) * width, width);
           }
         }
       });

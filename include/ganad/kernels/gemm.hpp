@@ -106,11 +106,18 @@ template <class T>
 void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int cols, T* panel) {
   constexpr int NR = gemm_traits<T>::NR;
   if (tb == Trans::no) {
+    constexpr int L = gemm_traits<T>::L, NV = gemm_traits<T>::NV;
     for (int k = 0; k < kc; ++k) {
       const T* src = B + std::size_t(p0 + k) * ldb + j0;
       __builtin_prefetch(src + NR);
       __builtin_prefetch(src + 2 * NR - 1);
       T* dst = panel + std::size_t(k) * NR;
+      if (cols == NR) {  // whole vectors: GCC copied this loop one float at a time
+        [&]<int... V>(std::integer_sequence<int, V...>) __attribute__((always_inline)) {
+          (simd<T>::load_unaligned(src + V * L).store_aligned(dst + V * L), ...);
+        }(std::make_integer_sequence<int, NV>{});
+        continue;
+      }
       int j = 0;
       for (; j < cols; ++j) dst[j] = src[j];
       for (; j < NR; ++j) dst[j] = T(0);

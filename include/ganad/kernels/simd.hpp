@@ -247,13 +247,15 @@ inline void gather_windows([[maybe_unused]] const float* src, [[maybe_unused]] c
 }
 
 /// acc[l] += src[index[l]] for the lanes in `lanes` (a plain add, the other lanes untouched),
-/// acc 64-byte aligned; only the lanes `readable` of src[0, 32) are read.
+/// acc 64-byte aligned; of src[0, 32) only the lanes readable_lo (of the first 16) and
+/// readable_hi (of the next 16) are read.
 [[gnu::always_inline]] inline void add_window([[maybe_unused]] float* acc, [[maybe_unused]] const float* src,
-                                              [[maybe_unused]] std::uint32_t readable, [[maybe_unused]] const int* index,
+                                              [[maybe_unused]] std::uint16_t readable_lo,
+                                              [[maybe_unused]] std::uint16_t readable_hi, [[maybe_unused]] const int* index,
                                               [[maybe_unused]] std::uint16_t lanes) {
 #if defined(__AVX512F__)
-  const __m512 lo = _mm512_maskz_loadu_ps(__mmask16(readable), src);
-  const __m512 hi = _mm512_maskz_loadu_ps(__mmask16(readable >> 16), src + 16);
+  const __m512 lo = _mm512_maskz_loadu_ps(__mmask16(readable_lo), src);
+  const __m512 hi = _mm512_maskz_loadu_ps(__mmask16(readable_hi), src + 16);
   const __m512 a = _mm512_load_ps(acc);
   _mm512_store_ps(acc, _mm512_mask_add_ps(a, lanes, a, _mm512_permutex2var_ps(lo, _mm512_loadu_si512(index), hi)));
 #endif
