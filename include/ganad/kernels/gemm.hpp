@@ -318,6 +318,15 @@ void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
   });
 }
 
+/// gemm_split with the row tile chosen by uses_short_rows (and packed A, if given).
+template <class T>
+void gemm_tiled(bool short_rows, Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
+                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
+  using Tr = gemm_traits<T>;
+  if (short_rows) gemm_split<T, Tr::MR_short>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, packed);
+  else gemm_split<T, Tr::MR>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, packed);
+}
+
 /// Matrix-vector cases (N == 1 or M == 1), where a register tile would compute 32 or 8
 /// columns/rows to keep one. Each output is one dot product, summed in SIMD lanes and then
 /// reduced in a fixed order; outputs are split over threads, so results are thread-independent.
@@ -369,7 +378,6 @@ void combine_rows(int n, int K, const T* rows, std::ptrdiff_t row_stride, const 
 template <class T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
           int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
-  using Tr = gemm_traits<T>;
   if (M <= 0 || N <= 0) return;
   // Matrix-vector products go to gemv when its reads are contiguous; strided ones (a column
   // of a row-major matrix) are faster through the tiles, which pack them once.
@@ -392,10 +400,7 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                     alpha, beta, C, 1, ep, false);
     return;
   }
-  if (detail::uses_short_rows<T>(M))
-    detail::gemm_split<T, Tr::MR_short>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-  else
-    detail::gemm_split<T, Tr::MR>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 
 /// op(A) packed once for several products with different B: a convolution's weights meet
@@ -416,22 +421,18 @@ class PackedA {
     if (M <= 1 || K <= 0) return;  // gemm() does not tile these
     short_rows_ = detail::uses_short_rows<T>(M);
     ic_blocks_ = (M + Tr::MC - 1) / Tr::MC;
-    const std::size_t need = std::size_t((K + Tr::KC - 1) / Tr::KC) * ic_blocks_ * Tr::MC * Tr::KC;  // blocks in (pc, ic) order
-    if (data_.size() < need) data_.resize(need);
-    const int k_blocks = (K + Tr::KC - 1) / Tr::KC;
-    parallel_for(std::ptrdiff_t(k_blocks) * ic_blocks_, double(M) * K, [&](std::ptrdiff_t b) {
+    const int blocks = (K + Tr::KC - 1) / Tr::KC * ic_blocks_;  // in (pc, ic) order
+    if (data_.size() < std::size_t(blocks) * Tr::MC * Tr::KC) data_.resize(std::size_t(blocks) * Tr::MC * Tr::KC);
+    parallel_for(blocks, double(M) * K, [&](std::ptrdiff_t b) {
       const int pc = int(b / ic_blocks_) * Tr::KC, ic = int(b % ic_blocks_) * Tr::MC;
       const int kc = std::min(Tr::KC, K - pc), mc = std::min(Tr::MC, M - ic);
-      T* out = data_.data() + std::size_t(b) * Tr::MC * Tr::KC;
+      T* out = data_.data() + offset(ic, pc);
       if (short_rows_) detail::pack_a<T, Tr::MR_short>(ta, A, lda, ic, pc, mc, kc, out);
       else detail::pack_a<T, Tr::MR>(ta, A, lda, ic, pc, mc, kc, out);
     });
   }
   /// The packed panels of rows [ic, ic + MC) and k [pc, pc + KC) (both on the block grid).
-  [[nodiscard]] const T* block(int ic, int pc) const {
-    using Tr = gemm_traits<T>;
-    return data_.data() + (std::size_t(pc / Tr::KC) * ic_blocks_ + ic / Tr::MC) * Tr::MC * Tr::KC;
-  }
+  [[nodiscard]] const T* block(int ic, int pc) const { return data_.data() + offset(ic, pc); }
   [[nodiscard]] Trans trans() const { return ta_; }
   [[nodiscard]] int rows() const { return M_; }
   [[nodiscard]] int depth() const { return K_; }
@@ -440,6 +441,11 @@ class PackedA {
   [[nodiscard]] bool short_rows() const { return short_rows_; }
 
  private:
+  [[nodiscard]] std::size_t offset(int ic, int pc) const {
+    using Tr = gemm_traits<T>;
+    return (std::size_t(pc / Tr::KC) * ic_blocks_ + ic / Tr::MC) * Tr::MC * Tr::KC;
+  }
+
   Trans ta_ = Trans::no;
   int M_ = 0, K_ = 0, lda_ = 0, ic_blocks_ = 0;
   const T* A_ = nullptr;
@@ -451,18 +457,13 @@ class PackedA {
 template <class T>
 void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T beta, T* C, int ldc,
           const Epilogue<T>& ep = {}) {
-  using Tr = gemm_traits<T>;
   const int M = a.rows(), K = a.depth();
   if (M <= 1 || N <= 1 || K <= 0) {  // the matrix-vector and empty cases: nothing was packed
     gemm<T>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep);
     return;
   }
-  if (a.short_rows())
-    detail::gemm_split<T, Tr::MR_short>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C,
-                                        ldc, ep, &a);
-  else
-    detail::gemm_split<T, Tr::MR>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep,
-                                  &a);
+  detail::gemm_tiled<T>(a.short_rows(), a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc,
+                        ep, &a);
 }
 
 }  // namespace ganad::kernels
