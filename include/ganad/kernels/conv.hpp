@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "ganad/core/tensor.hpp"
@@ -61,15 +62,16 @@ inline constexpr int stride2_rows_min_length = 12;
 /// OH x OW window of one phase, at the same offsets in every plane. A window's 16-output
 /// chunks then span at most 32 floats, so im2col moves 16 outputs with two loads and a
 /// permute, and col2im adds up to 16 into each aligned vector of the phases with one
-/// permute, tap after tap (the scalar loop's order of summation), before the phases are
-/// interleaved back into the image. The DCGAN's rows are 7 or 14 long: per element, the
+/// permute, its taps in order (the scalar loop's order of summation) while the vector stays
+/// in a register, before the phases are interleaved back into the image. The DCGAN's rows are 7 or 14 long: per element, the
 /// table loop moved one float at a time and Stride2Row wasted half a vector on rows of 7.
 /// Built once per layer; `usable` is false where the layout does not apply (other strides,
 /// planes over max_floats, or windows whose chunks span more than 32 floats).
 struct Stride2Phases {
-  /// One vector of col2im: acc[offset, offset + 16) += (tap row + source)[index] on `lanes`.
+  /// One vector of col2im: acc[offset, offset + 16) += (row `tap` + source)[index] on `lanes`.
   struct Add {
     int offset, source;                // source: 16 x the chunk of the first output landing here
+    int tap;                           // kh * K + kw
     std::uint16_t readable_lo, readable_hi;  // lanes of the tap row's [source, source + 32) that exist
     std::uint16_t lanes;
     alignas(64) std::array<int, 16> index;
@@ -82,8 +84,8 @@ struct Stride2Phases {
   std::vector<int> tap_base;                  // per tap kh * K + kw: its window's first float
   std::vector<int> chunk_start;               // per 16 outputs of a sample: the window float of the first
   std::vector<std::array<int, 16>> chunk_index;  // ... and of the others, relative to it
-  std::vector<Add> adds;                      // col2im's vectors, tap by tap
-  std::vector<int> tap_adds;                  // tap t's adds: [tap_adds[t], tap_adds[t + 1])
+  std::vector<Add> adds;                      // col2im's vectors, target by target, taps in order
+  std::vector<int> target_adds;               // the n-th target's adds: [target_adds[n], target_adds[n + 1])
   [[nodiscard]] int phase_size() const { return ph * pw; }
 };
 
@@ -121,10 +123,9 @@ inline Stride2Phases stride2_phases(const ConvGeometry& g) {
   // col2im: the outputs landing in one aligned vector are consecutive (window_float grows
   // with o) and at most 16, so they lie in the chunk of the first and the next.
   for (int t = 0; t < K * K; ++t) {
-    p.tap_adds.push_back(int(p.adds.size()));
     for (int o = 0; o < ohw;) {
       const int vec = (p.tap_base[std::size_t(t)] + window_float(o)) / 16;
-      Stride2Phases::Add add{vec * 16, o / 16 * 16, 0, 0, 0, {}};
+      Stride2Phases::Add add{vec * 16, o / 16 * 16, t, 0, 0, 0, {}};
       const int rest = ohw - add.source;
       const std::uint32_t readable = rest >= 32 ? ~std::uint32_t(0) : (std::uint32_t(1) << rest) - 1u;
       add.readable_lo = std::uint16_t(readable);
@@ -137,7 +138,19 @@ inline Stride2Phases stride2_phases(const ConvGeometry& g) {
       p.adds.push_back(add);
     }
   }
-  p.tap_adds.push_back(int(p.adds.size()));
+  // Target by target, each target's taps in order (the order of summation per pixel): the
+  // sum then stays in a register, where tap by tap it went through memory at every add.
+  // (Sorted through indices: std::stable_sort's scratch buffer ignores the Adds' alignment.)
+  std::vector<int> order(p.adds.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p.adds[std::size_t(a)].offset < p.adds[std::size_t(b)].offset; });
+  std::vector<Stride2Phases::Add> by_target;
+  by_target.reserve(order.size());
+  for (int i : order) by_target.push_back(p.adds[std::size_t(i)]);
+  p.adds = std::move(by_target);
+  for (std::size_t i = 0; i < p.adds.size(); ++i)
+    if (i == 0 || p.adds[i].offset != p.adds[i - 1].offset) p.target_adds.push_back(int(i));
+  p.target_adds.push_back(int(p.adds.size()));
   p.usable = true;
   return p;
 }
@@ -284,16 +297,14 @@ void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
         // Tables in locals: the vector stores may alias anything, and reloading the vectors'
         // data pointers after each one cost a quarter of col2im's instructions.
         const Stride2Phases::Add* adds = p.adds.data();
-        const int* tap_adds = p.tap_adds.data();
+        const int* target_adds = p.target_adds.data();
+        const int targets = int(p.target_adds.size()) - 1;
         const std::size_t floats = std::size_t(p.floats);
-        for (int t = 0; t < K * K; ++t) {
-          const T* src = cols + (std::size_t(c) * K * K + t) * ld + std::size_t(n0) * ohw;
-          const Stride2Phases::Add *first = adds + tap_adds[t], *last = adds + tap_adds[t + 1];
-          float* plane = phases;
-          for (int s = 0; s < samples; ++s, src += ohw, plane += floats)
-            for (const Stride2Phases::Add* add = first; add != last; ++add)
-              add_window(plane + add->offset, src + add->source, add->readable_lo, add->readable_hi, add->index.data(),
-                         add->lanes);
+        for (int s = 0; s < samples; ++s) {
+          const T* src = cols + std::size_t(c) * K * K * ld + std::size_t(n0 + s) * ohw;
+          float* plane = phases + std::size_t(s) * floats;
+          for (int v = 0; v < targets; ++v)
+            sum_windows(plane, src, ld, adds + target_adds[v], adds + target_adds[v + 1]);
         }
         const int phase_size = p.phase_size(), pw = p.pw, first_h = p.first_h, first_w = p.first_w;
         const int height = g.height, width = g.width;

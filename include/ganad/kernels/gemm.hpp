@@ -163,9 +163,12 @@ template <class T, int MR, bool Partial = false>
   V acc[MR][NV];
   // Every lambda here is forced inline: at -O2 GCC otherwise keeps them out of line, and the
   // accumulators they capture by reference then live in memory (measured: 2.9x slower).
-  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {  // the C tile, for writing, while k runs
-    ((__builtin_prefetch(c + std::size_t(I) * ldc, 1), __builtin_prefetch(c + std::size_t(I) * ldc + NR - 1, 1)), ...);
-  }(std::make_integer_sequence<int, MR>{});
+  // The C tile, for writing, while k runs; not when it is streamed past the caches (that
+  // would read every line from memory only for the store to drop it).
+  if (!st.stream)
+    [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
+      ((__builtin_prefetch(c + std::size_t(I) * ldc, 1), __builtin_prefetch(c + std::size_t(I) * ldc + NR - 1, 1)), ...);
+    }(std::make_integer_sequence<int, MR>{});
   [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
     ((acc[I / NV][I % NV] = V(T(0))), ...);
   }(std::make_integer_sequence<int, MR * NV>{});
@@ -204,7 +207,7 @@ template <class T, int MR, bool Partial = false>
           if (st.last) {
             if (row_bias) r = r + V(row_bias[i]);
             if (col_bias) r = r + load_c(col_bias + v * L);
-            r = activate<T>(st.act, st.slope, r);
+            if (st.act != Activation::identity) r = activate<T>(st.act, st.slope, r);  // a call GCC may not inline
           }
           if constexpr (Partial) store_first(cp, r, lanes);
           else if (st.stream) stream_store(cp, r);
@@ -232,6 +235,32 @@ inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, in
   local.stream = false;
   micro_kernel<T, MR>(kc, a, b, tile, NR, local, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
   for (int i = 0; i < m; ++i) std::copy_n(tile + i * NR, n, c + std::size_t(i) * ldc);
+}
+
+/// One row block of C, rows [ic, ic + mc) x columns [jc, jc + nc), from op(A)'s packed
+/// panels and the B panels at pb (kc deep), packing each B panel first if pack_b.
+template <class T, int MR>
+void multiply_row_block(Trans tb, const T* B, int ldb, int pc, int kc, int jc, int nc, bool pack_b, T* pb,
+                        const T* apanels, int ic, int mc, T* C, int ldc, const TileStore<T>& st, const Epilogue<T>& ep) {
+  constexpr int NR = gemm_traits<T>::NR;
+  for (int jr = 0; jr < nc; jr += NR) {
+    const int n = std::min(NR, nc - jr);
+    T* bpanel = pb + std::size_t(jr) * kc;
+    if (pack_b) pack_b_panel(tb, B, ldb, pc, jc + jr, kc, n, bpanel);
+    const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
+    for (int ir = 0; ir < mc; ir += MR) {
+      const int m = std::min(MR, mc - ir);
+      T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
+      const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
+      const T* apanel = apanels + std::size_t(ir) * kc;
+      if (m == MR && n == NR)
+        micro_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
+      else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
+        micro_kernel<T, MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
+      else
+        edge_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, m, n, st, rbias, cb);
+    }
+  }
 }
 
 /// The serial algorithm on the block C[m0:m1, n0:n1]. B panels are packed while the first
@@ -262,24 +291,7 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
         const T* apanels = pa;
         if (packed) apanels = packed->block(ic, pc);  // m0 == 0 here: blocks on the packed grid
         else pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
-        for (int jr = 0; jr < nc; jr += NR) {
-          const int n = std::min(NR, nc - jr);
-          T* bpanel = pb + std::size_t(jr) * kc;
-          if (ic == m0) pack_b_panel(tb, B, ldb, pc, jc + jr, kc, n, bpanel);
-          const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
-          for (int ir = 0; ir < mc; ir += MR) {
-            const int m = std::min(MR, mc - ir);
-            T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
-            const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
-            const T* apanel = apanels + std::size_t(ir) * kc;
-            if (m == MR && n == NR)
-              micro_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
-            else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
-              micro_kernel<T, MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
-            else
-              edge_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, m, n, st, rbias, cb);
-          }
-        }
+        multiply_row_block<T, MR>(tb, B, ldb, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
       }
       pc += KC;
     } while (pc < K);

@@ -246,18 +246,25 @@ inline void gather_windows([[maybe_unused]] const float* src, [[maybe_unused]] c
 #endif
 }
 
-/// acc[l] += src[index[l]] for the lanes in `lanes` (a plain add, the other lanes untouched),
-/// acc 64-byte aligned; of src[0, 32) only the lanes readable_lo (of the first 16) and
-/// readable_hi (of the next 16) are read.
-[[gnu::always_inline]] inline void add_window([[maybe_unused]] float* acc, [[maybe_unused]] const float* src,
-                                              [[maybe_unused]] std::uint16_t readable_lo,
-                                              [[maybe_unused]] std::uint16_t readable_hi, [[maybe_unused]] const int* index,
-                                              [[maybe_unused]] std::uint16_t lanes) {
+/// The adds [first, last), all aimed at the same 16 floats acc = plane + first->offset, in
+/// order: acc[l] += w[add->index[l]] on the lanes add->lanes (plain adds, the other lanes
+/// untouched), w = src + add->tap * ld + add->source, of whose [0, 32) only the lanes
+/// readable_lo (of the first 16) and readable_hi (of the next 16) are read. acc is 64-byte
+/// aligned and stays in a register (tap by tap, it went through memory at every add).
+template <class Add>
+[[gnu::always_inline]] inline void sum_windows([[maybe_unused]] float* plane, [[maybe_unused]] const float* src,
+                                               [[maybe_unused]] std::size_t ld, [[maybe_unused]] const Add* first,
+                                               [[maybe_unused]] const Add* last) {
 #if defined(__AVX512F__)
-  const __m512 lo = _mm512_maskz_loadu_ps(__mmask16(readable_lo), src);
-  const __m512 hi = _mm512_maskz_loadu_ps(__mmask16(readable_hi), src + 16);
-  const __m512 a = _mm512_load_ps(acc);
-  _mm512_store_ps(acc, _mm512_mask_add_ps(a, lanes, a, _mm512_permutex2var_ps(lo, _mm512_loadu_si512(index), hi)));
+  float* target = plane + first->offset;
+  __m512 acc = _mm512_load_ps(target);
+  for (const Add* add = first; add != last; ++add) {
+    const float* window = src + std::size_t(add->tap) * ld + add->source;
+    const __m512 lo = _mm512_maskz_loadu_ps(__mmask16(add->readable_lo), window);
+    const __m512 hi = _mm512_maskz_loadu_ps(__mmask16(add->readable_hi), window + 16);
+    acc = _mm512_mask_add_ps(acc, add->lanes, acc, _mm512_permutex2var_ps(lo, _mm512_load_si512(add->index.data()), hi));
+  }
+  _mm512_store_ps(target, acc);
 #endif
 }
 
