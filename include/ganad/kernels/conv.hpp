@@ -162,6 +162,24 @@ inline float* phase_scratch(std::size_t floats) {
   return scratch.data();
 }
 
+/// Splits one image plane into its four zero-padded phases (p's layout; the slack past them
+/// zeroed). split: Stride2Row(p.first_w, W, p.pw) and Stride2Row(p.first_w + 1, W, p.pw).
+/// @pre has_stride2_rows<float>
+inline void split_plane(const ConvGeometry& g, const Stride2Phases& p, const Stride2Row (&split)[2], const float* img,
+                        float* plane) {
+  // Sizes in locals: the vector stores may alias anything.
+  const int ph = p.ph, pw = p.pw, phase_size = p.phase_size(), floats = p.floats, first_h = p.first_h;
+  const int height = g.height, width = g.width;
+  std::fill(plane + 4 * phase_size, plane + floats, 0.f);
+  for (int phase = 0; phase < 4; ++phase)
+    for (int y = 0; y < ph; ++y) {
+      const int ih = 2 * y + first_h + phase / 2;
+      float* dst = plane + phase * phase_size + y * pw;
+      if (ih < 0 || ih >= height) std::fill(dst, dst + pw, 0.f);
+      else split[phase % 2].gather(img + std::size_t(ih) * width, dst);
+    }
+}
+
 /// What im2col and col2im read about a geometry besides its sizes, built once per layer.
 struct ConvTables {
   std::vector<int> taps;  // tap_offsets
@@ -193,21 +211,9 @@ void im2col(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
             prefetch_range(images + (std::size_t(m0 + s) * g.channels + c1) * g.image_size(), sizeof(T) * g.image_size());
         }
         float* phases = phase_scratch(std::size_t(samples) * p.floats);
-        // Sizes in locals (as in col2im): the vector stores may alias anything.
-        const int ph = p.ph, pw = p.pw, phase_size = p.phase_size(), floats = p.floats, first_h = p.first_h;
-        const int height = g.height, width = g.width;
-        for (int s = 0; s < samples; ++s) {
-          float* plane = phases + std::size_t(s) * floats;
-          std::fill(plane + 4 * phase_size, plane + floats, 0.f);
-          const T* img = images + (std::size_t(n0 + s) * g.channels + c) * g.image_size();
-          for (int phase = 0; phase < 4; ++phase)
-            for (int y = 0; y < ph; ++y) {
-              const int ih = 2 * y + first_h + phase / 2;
-              float* dst = plane + phase * phase_size + y * pw;
-              if (ih < 0 || ih >= height) std::fill(dst, dst + pw, 0.f);
-              else split[phase % 2].gather(img + std::size_t(ih) * width, dst);
-            }
-        }
+        for (int s = 0; s < samples; ++s)
+          split_plane(g, p, split, images + (std::size_t(n0 + s) * g.channels + c) * g.image_size(),
+                      phases + std::size_t(s) * p.floats);
         const std::size_t chunks = p.chunk_start.size();
         for (int s = 0; s < samples; ++s)
           for (std::size_t j = 0; j < chunks; ++j)
@@ -376,6 +382,122 @@ void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
         }
       }
   });
+}
+
+/// The column matrix of im2col, never stored: a GEMM B source (gemm.hpp, MatrixB) that
+/// gathers each B panel straight from the images' phases (Stride2Phases). Where im2col
+/// writes the columns (a few MB per chunk, out to L3) and the GEMM's packer reads them back,
+/// this reads the phases (C x p.floats floats per sample, L2-sized) and writes the panels,
+/// which stay in L1. Same values, so the same bits. Float with AVX-512 only; usable() where
+/// im2col takes the phase path (rows shorter than stride2_rows_min_length) and OH*OW >= 16.
+///
+/// A 16-column group of B spans one sample, or the end of one and the start of the next:
+/// its table holds, per part, the offset of its first window float and the permute indices
+/// relative to it, all below 32 (checked), so each part is two loads and a permute.
+class ImplicitColumns {
+ public:
+  ImplicitColumns() = default;
+  ImplicitColumns(const ConvGeometry& g, const Stride2Phases& p)
+      : g_(g), pw_(p.pw), floats_(p.floats), tap_base_(p.tap_base) {
+    const int ohw = g.out_size();
+    usable_ = has_stride2_rows<float> && p.usable && g.out_width < stride2_rows_min_length && ohw >= 16;
+    // Any 16 consecutive outputs of a sample must lie within 32 floats of the first.
+    for (int o = 0; usable_ && o < ohw; ++o) usable_ = window_float(std::min(o + 15, ohw - 1)) - window_float(o) < 32;
+  }
+  [[nodiscard]] bool usable() const { return usable_; }
+  [[nodiscard]] std::size_t phase_floats(int batch) const { return std::size_t(batch) * g_.channels * floats_; }
+
+  /// Splits `batch` images into phases (phase_floats(batch) floats; p: the Stride2Phases
+  /// this was made from) and readies the column tables for that many samples (grown once).
+  void split(const Stride2Phases& p, int batch, const float* images, float* phases) {
+    const Stride2Row split[2] = {Stride2Row(p.first_w, g_.width, p.pw), Stride2Row(p.first_w + 1, g_.width, p.pw)};
+    const std::ptrdiff_t planes = std::ptrdiff_t(batch) * g_.channels;
+    const std::size_t plane_floats = std::size_t(g_.image_size());
+    parallel_for(planes, double(planes) * p.floats, [&](std::ptrdiff_t plane) {
+      // Two planes ahead: split_plane's row order (even rows, then odd) defeats the prefetcher.
+      if (plane + 2 < planes) prefetch_range(images + std::size_t(plane + 2) * plane_floats, sizeof(float) * plane_floats);
+      split_plane(g_, p, split, images + std::size_t(plane) * plane_floats, phases + std::size_t(plane) * p.floats);
+    });
+    grow_groups(batch);
+    phases_ = phases;
+    batch_ = batch;
+  }
+
+  /// The B source for the last split: B = im2col columns (C*K*K x batch*OH*OW).
+  void pack(int p0, int j0, int kc, int cols, float* panel) const;
+
+ private:
+  struct Group {
+    alignas(64) std::array<int, 16> index[2];
+    std::ptrdiff_t offset[2];  // part's first window float: sample * C * floats + window float
+    int sample[2];          // part 1's sample (part 0's, + 1); its lanes exist only below batch
+    std::uint16_t lanes[2];
+  };
+  void grow_groups(int batch);
+  [[nodiscard]] int window_float(int o) const { return o / g_.out_width * pw_ + o % g_.out_width; }
+
+  ConvGeometry g_{};
+  int pw_ = 0, floats_ = 0;
+  std::vector<int> tap_base_;
+  bool usable_ = false;
+  std::vector<Group> groups_;
+  const float* phases_ = nullptr;
+  int batch_ = 0;
+};
+
+inline void ImplicitColumns::grow_groups(int batch) {
+  const int ohw = g_.out_size(), needed = (batch * ohw + 15) / 16;
+  if (int(groups_.size()) >= needed) return;
+  const std::ptrdiff_t sample_floats = std::ptrdiff_t(g_.channels) * floats_;
+  std::vector<Group> groups(std::size_t(needed), Group{});
+  for (int q = 0; q < needed; ++q) {
+    Group& grp = groups[std::size_t(q)];
+    const int first_sample = 16 * q / ohw;
+    for (int l = 0; l < 16; ++l) {  // two parts at most: OH*OW >= 16
+      const int col = 16 * q + l, n = col / ohw, o = col % ohw, part = n - first_sample;
+      if (grp.lanes[part] == 0) {  // the part's first lane: its window's first float
+        grp.sample[part] = n;
+        grp.offset[part] = n * sample_floats + window_float(o);
+      }
+      grp.index[part][std::size_t(l)] = int(n * sample_floats + window_float(o) - grp.offset[part]);
+      grp.lanes[part] = std::uint16_t(grp.lanes[part] | (1u << l));
+    }
+  }
+  groups_ = std::move(groups);
+}
+
+inline void ImplicitColumns::pack([[maybe_unused]] int p0, [[maybe_unused]] int j0, [[maybe_unused]] int kc,
+                                  [[maybe_unused]] int cols, [[maybe_unused]] float* panel) const {
+#if defined(__AVX512F__)
+  const int KK = g_.kernel * g_.kernel;
+  const int* tap_base = tap_base_.data();
+  const std::size_t floats = std::size_t(floats_);
+  for (int h = 0; h < 2; ++h) {  // the panel's two 16-column halves
+    float* dst = panel + 16 * h;
+    const int lanes = std::clamp(cols - 16 * h, 0, 16);
+    if (lanes == 0) {
+      for (int k = 0; k < kc; ++k) _mm512_store_ps(dst + std::size_t(k) * 32, _mm512_setzero_ps());
+      continue;
+    }
+    const Group& grp = groups_[std::size_t((j0 + 16 * h) / 16)];
+    const __mmask16 valid = __mmask16(lanes == 16 ? 0xffffu : (1u << lanes) - 1u);
+    const __mmask16 lanes0 = __mmask16(grp.lanes[0] & valid);
+    const __mmask16 lanes1 = __mmask16(grp.sample[1] < batch_ ? grp.lanes[1] & valid : 0);
+    const __m512i index0 = _mm512_load_si512(grp.index[0].data()), index1 = _mm512_load_si512(grp.index[1].data());
+    const float* part0 = phases_ + grp.offset[0];
+    const float* part1 = lanes1 ? phases_ + grp.offset[1] : part0;
+    int c = p0 / KK, t = p0 % KK;
+    for (int k = 0; k < kc; ++k, dst += 32) {
+      const std::size_t at = std::size_t(c) * floats + std::size_t(tap_base[t]);
+      __m512 v = _mm512_maskz_permutex2var_ps(lanes0, _mm512_loadu_ps(part0 + at), index0, _mm512_loadu_ps(part0 + at + 16));
+      if (lanes1)
+        v = _mm512_mask_mov_ps(v, lanes1,
+                               _mm512_permutex2var_ps(_mm512_loadu_ps(part1 + at), index1, _mm512_loadu_ps(part1 + at + 16)));
+      _mm512_store_ps(dst, v);
+      if (++t == KK) t = 0, ++c;
+    }
+  }
+#endif
 }
 
 /// cm[c][n * spatial + s] = nchw[n][c][s].

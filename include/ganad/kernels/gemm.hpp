@@ -139,6 +139,17 @@ void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int col
   }
 }
 
+/// The GEMM's usual B source: op(B) read from a row-major matrix. A B source packs
+/// B[p0 : p0+kc, j0 : j0+cols] (cols <= NR) into one k-major NR-column panel, zero-padded;
+/// others (conv.hpp's ImplicitColumns) make B's panels without B ever being stored.
+template <class T>
+struct MatrixB {
+  Trans tb;
+  const T* B;
+  int ldb;
+  void pack(int p0, int j0, int kc, int cols, T* panel) const { pack_b_panel(tb, B, ldb, p0, j0, kc, cols, panel); }
+};
+
 /// How a tile's product merges into C.
 template <class T>
 struct TileStore {
@@ -239,14 +250,14 @@ inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, in
 
 /// One row block of C, rows [ic, ic + mc) x columns [jc, jc + nc), from op(A)'s packed
 /// panels and the B panels at pb (kc deep), packing each B panel first if pack_b.
-template <class T, int MR>
-void multiply_row_block(Trans tb, const T* B, int ldb, int pc, int kc, int jc, int nc, bool pack_b, T* pb,
+template <class T, int MR, class BSource>
+void multiply_row_block(const BSource& b, int pc, int kc, int jc, int nc, bool pack_b, T* pb,
                         const T* apanels, int ic, int mc, T* C, int ldc, const TileStore<T>& st, const Epilogue<T>& ep) {
   constexpr int NR = gemm_traits<T>::NR;
   for (int jr = 0; jr < nc; jr += NR) {
     const int n = std::min(NR, nc - jr);
     T* bpanel = pb + std::size_t(jr) * kc;
-    if (pack_b) pack_b_panel(tb, B, ldb, pc, jc + jr, kc, n, bpanel);
+    if (pack_b) b.pack(pc, jc + jr, kc, n, bpanel);
     const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
     for (int ir = 0; ir < mc; ir += MR) {
       const int m = std::min(MR, mc - ir);
@@ -266,9 +277,9 @@ void multiply_row_block(Trans tb, const T* B, int ldb, int pc, int kc, int jc, i
 /// The serial algorithm on the block C[m0:m1, n0:n1]. B panels are packed while the first
 /// row block computes with them (the packing's memory reads overlap the FMAs, and each
 /// panel is still in L1 when first used), then reused by the other row blocks.
-template <class T, int MR>
-void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
-                int lda, const T* B, int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep,
+template <class T, int MR, class BSource>
+void gemm_block(Trans ta, const BSource& b, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
+                int lda, T beta, T* C, int ldc, const Epilogue<T>& ep,
                 bool stream_c, const PackedA<T>* packed) {
   using Tr = gemm_traits<T>;
   constexpr int NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
@@ -291,7 +302,7 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
         const T* apanels = pa;
         if (packed) apanels = packed->block(ic, pc);  // m0 == 0 here: blocks on the packed grid
         else pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
-        multiply_row_block<T, MR>(tb, B, ldb, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
+        multiply_row_block<T, MR>(b, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
       }
       pc += KC;
     } while (pc < K);
@@ -300,9 +311,9 @@ void gemm_block(Trans ta, Trans tb, int m0, int m1, int n0, int n1, int K, T alp
 }
 
 /// Splits C over the threads and runs gemm_block on each part with row tile MR.
-template <class T, int MR>
-void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
+template <class T, int MR, class BSource>
+void gemm_split(Trans ta, const BSource& b, int M, int N, int K, T alpha, const T* A, int lda, T beta, T* C, int ldc,
+                const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
   const int threads = num_threads();
   const double work = 2.0 * M * N * std::max(K, 1);
@@ -322,21 +333,21 @@ void gemm_split(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, in
   parallel_for(parts, work, [&](std::ptrdiff_t p) {
     const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
     if (split_n)
-      gemm_block<T, MR>(ta, tb, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda, B,
-                        ldb, beta, C, ldc, ep, stream_c, packed);
+      gemm_block<T, MR>(ta, b, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda, beta, C, ldc, ep,
+                        stream_c, packed);
     else  // row ranges start off the packed grid: pack from A as usual
-      gemm_block<T, MR>(ta, tb, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, A, lda, B, ldb,
-                        beta, C, ldc, ep, stream_c, nullptr);
+      gemm_block<T, MR>(ta, b, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, A, lda, beta, C, ldc, ep, stream_c,
+                        nullptr);
   });
 }
 
 /// gemm_split with the row tile chosen by uses_short_rows (and packed A, if given).
-template <class T>
-void gemm_tiled(bool short_rows, Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
-                int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
+template <class T, class BSource>
+void gemm_tiled(bool short_rows, Trans ta, const BSource& b, int M, int N, int K, T alpha, const T* A, int lda, T beta,
+                T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
-  if (short_rows) gemm_split<T, Tr::MR_short>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, packed);
-  else gemm_split<T, Tr::MR>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, packed);
+  if (short_rows) gemm_split<T, Tr::MR_short>(ta, b, M, N, K, alpha, A, lda, beta, C, ldc, ep, packed);
+  else gemm_split<T, Tr::MR>(ta, b, M, N, K, alpha, A, lda, beta, C, ldc, ep, packed);
 }
 
 /// Matrix-vector cases (N == 1 or M == 1), where a register tile would compute 32 or 8
@@ -412,7 +423,8 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                     alpha, beta, C, 1, ep, false);
     return;
   }
-  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), ta, detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, A, lda, beta,
+                        C, ldc, ep);
 }
 
 /// op(A) packed once for several products with different B: a convolution's weights meet
@@ -474,8 +486,18 @@ void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T 
     gemm<T>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep);
     return;
   }
-  detail::gemm_tiled<T>(a.short_rows(), a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc,
-                        ep, &a);
+  detail::gemm_tiled<T>(a.short_rows(), a.trans(), detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, a.source(),
+                        a.source_ld(), beta, C, ldc, ep, &a);
+}
+
+/// C = alpha * op(A) * B + beta * C with op(A) from a PackedA and B's panels made by a B
+/// source (see detail::MatrixB): for a B that is never stored whole, as conv.hpp's
+/// ImplicitColumns. The bits are those of the same product from a stored B. Only for
+/// shapes the tiles take: M > 1, N > 1, K > 0 (the caller keeps a stored B for the rest).
+template <class T, class BSource>
+void gemm(const PackedA<T>& a, const BSource& b, int N, T alpha, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
+  detail::gemm_tiled<T>(a.short_rows(), a.trans(), b, a.rows(), N, a.depth(), alpha, a.source(), a.source_ld(), beta, C,
+                        ldc, ep, &a);
 }
 
 }  // namespace ganad::kernels

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "ganad/core/tensor.hpp"
@@ -101,6 +102,7 @@ class ConvEngine {
     // Measured on the DCGAN's layers: per sample, 28 x 28 gained 27% (ConvTranspose 64->1),
     // 14 x 14 lost 10% (ConvTranspose 128->64: 196 columns pad to 224).
     per_sample_ = ohw >= 256 && double(padded - ohw) <= 0.05 * ohw;
+    if constexpr (std::is_same_v<T, float>) implicit_ = kernels::ImplicitColumns(g, tables_.phases);
   }
   [[nodiscard]] const kernels::ConvGeometry& geometry() const { return g_; }
   [[nodiscard]] bool per_sample() const { return per_sample_; }
@@ -177,7 +179,19 @@ class ConvEngine {
     const int ldw = tw == kernels::Trans::no ? k : m;
     T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
     if (out) packed_w_.pack(tw, m, k, w, ldw);
+    // The forward alone, where the phases allow: no columns stored (ImplicitColumns).
+    const bool implicit = out && !dw && !per_sample_ && implicit_.usable() && m > 1;
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (implicit) {
+          const std::size_t floats = implicit_.phase_floats(nb);
+          if (phases_.size() < floats) phases_.resize(floats);
+          implicit_.split(tables_.phases, nb, image + image_offset(n0), phases_.data());
+          kernels::gemm<T>(packed_w_, implicit_, nb * ohw, T(1), T(0), out + std::size_t(n0) * ohw, ld,
+                           {.row_bias = row_bias});
+          return;
+        }
+      }
       kernels::im2col<T>(g_, tables_, nb, image + image_offset(n0), cols);
       if (per_sample_) {
         for (int s = 0; s < nb; ++s) {
@@ -229,6 +243,8 @@ class ConvEngine {
   kernels::ConvGeometry g_;
   kernels::ConvTables tables_;
   kernels::PackedA<T> packed_w_;  // op(w), packed once per call for all chunks
+  kernels::ImplicitColumns implicit_;
+  aligned_vector<float> phases_;  // implicit_'s phases of a chunk
   bool per_sample_ = false;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[3];  // 0: channel-major out/in, 1: channel-major a, 2: dw^T

@@ -64,6 +64,34 @@ void check_stride2(int batch, int channels, int height, int width, int kernel, i
   });
   REQUIRE(defined);
 
+  // ImplicitColumns: every B panel the GEMM would pack from the columns, gathered from the
+  // phases instead: the same bits, zero-padded past the last column, nothing written past
+  // the panel. Its tables are grown for a longer batch first, as after a larger chunk.
+  if (kernels::ImplicitColumns implicit(g, tables.phases); implicit.usable()) {
+    std::vector<float> longer(std::size_t(batch + 5) * channels * g.image_size(), 1.f);
+    std::vector<float> longer_phases(implicit.phase_floats(batch + 5));
+    implicit.split(tables.phases, batch + 5, longer.data(), longer_phases.data());
+    auto phases = guarded(implicit.phase_floats(batch), 6);
+    implicit.split(tables.phases, batch, images.data() + margin, phases.data() + margin);
+    REQUIRE(guards_intact(phases));
+    const int rows = g.col_rows(), n_cols = batch * g.out_size();
+    bool same = true, padded = true;
+    for (int p0 : {0, std::min(3, rows - 1)}) {
+      const int kc = std::min(256, rows - p0);
+      aligned_vector<float> want(std::size_t(kc) * 32), got(std::size_t(kc) * 32 + 16);
+      for (int j0 = 0; j0 < n_cols; j0 += 32) {
+        const int n = std::min(32, n_cols - j0);
+        std::fill(got.begin(), got.end(), guard);
+        kernels::detail::pack_b_panel(kernels::Trans::no, cols_scalar.data() + margin, n_cols, p0, j0, kc, n, want.data());
+        implicit.pack(p0, j0, kc, n, got.data());
+        same = same && std::equal(want.begin(), want.end(), got.begin());
+        padded = padded && got[std::size_t(kc) * 32] == guard && got.back() == guard;
+      }
+    }
+    REQUIRE(same);
+    REQUIRE(padded);
+  }
+
   // col2im: bit-identical to the scalar loops (same order of summation), with and
   // without a bias, and within rounding of the adjoint summed in double.
   std::vector<float> bias(static_cast<std::size_t>(channels));
@@ -109,6 +137,36 @@ TEST_CASE("im2col and col2im, stride 2: vector paths equal the scalar loops and 
   check_stride2(17, 2, 28, 28, 4, 1, 1, 1);
   INFO("stride-2 vector paths compiled in: " << kernels::has_stride2_rows<float>);
   SUCCEED();
+}
+
+// The GEMM with ImplicitColumns as its B gives the bits of the GEMM over stored columns:
+// edge tiles (13 rows), a partial last panel, several k blocks, 1 and 3 threads.
+TEST_CASE("gemm over ImplicitColumns equals gemm over im2col's columns", "[kernel][conv][gemm][parity]") {
+  const kernels::ConvGeometry g{24, 14, 14, 5, 2, 1, 1, 7, 7};
+  const auto tables = kernels::conv_tables(g);
+  kernels::ImplicitColumns implicit(g, tables.phases);
+  if (!implicit.usable()) {
+    CHECK_FALSE(kernels::has_stride2_rows<float>);
+    return;
+  }
+  const int batch = 11, m = 13, k = g.col_rows(), n = batch * g.out_size();
+  const auto images = guarded(std::size_t(batch) * g.channels * g.image_size(), 7);
+  const auto w = guarded(std::size_t(m) * k, 8);
+  aligned_vector<float> cols(std::size_t(k) * n), phases(implicit.phase_floats(batch));
+  kernels::im2col<float>(g, tables, batch, images.data() + margin, cols.data());
+  implicit.split(tables.phases, batch, images.data() + margin, phases.data());
+  std::vector<float> bias(static_cast<std::size_t>(m));
+  for (int i = 0; i < m; ++i) bias[std::size_t(i)] = 0.5f - 0.125f * float(i);
+  kernels::PackedA<float> packed;
+  packed.pack(kernels::Trans::no, m, k, w.data() + margin, k);
+  for (int threads : {1, 3}) {
+    set_num_threads(threads);
+    std::vector<float> want(std::size_t(m) * n), got(std::size_t(m) * n);
+    kernels::gemm<float>(packed, kernels::Trans::no, n, 1.f, cols.data(), n, 0.f, want.data(), n, {.row_bias = bias.data()});
+    kernels::gemm<float>(packed, implicit, n, 1.f, 0.f, got.data(), n, {.row_bias = bias.data()});
+    CHECK(want == got);
+  }
+  set_num_threads(1);
 }
 
 // Planes too large for the phase scratch (or rows too long for a row permute) take the
