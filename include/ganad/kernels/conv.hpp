@@ -425,8 +425,24 @@ class ImplicitColumns {
 
   /// The B source for the last split: B = im2col columns (C*K*K x batch*OH*OW).
   void pack(int p0, int j0, int kc, int cols, float* panel) const;
+  /// The same columns as an A source (pack_a's panels), for p0 a multiple of 16.
+  template <int MR>
+  void pack_rows(int i0, int p0, int mc, int kc, float* out) const;
+  /// This as the GEMM's A (gemm_sourced_a).
+  struct AsA {
+    const ImplicitColumns* columns;
+    template <int MR>
+    void pack(int i0, int p0, int mc, int kc, float* out) const {
+      columns->pack_rows<MR>(i0, p0, mc, kc, out);
+    }
+  };
+  [[nodiscard]] AsA as_a() const { return {this}; }
 
  private:
+#if defined(__AVX512F__)
+  struct GroupReader;
+  [[nodiscard]] GroupReader reader(int q, int lanes) const;
+#endif
   struct Group {
     alignas(64) std::array<int, 16> index[2];
     std::ptrdiff_t offset[2];  // part's first window float: sample * C * floats + window float
@@ -466,6 +482,33 @@ inline void ImplicitColumns::grow_groups(int batch) {
   groups_ = std::move(groups);
 }
 
+#if defined(__AVX512F__)
+/// One 16-column group of B, ready to gather from any (channel, tap) row.
+struct ImplicitColumns::GroupReader {
+  __mmask16 lanes0, lanes1;
+  __m512i index0, index1;
+  const float *part0, *part1;
+
+  /// The group's 16 values in the row whose window starts `at` floats into a sample's phases.
+  [[gnu::always_inline]] __m512 gather(std::size_t at) const {
+    __m512 v = _mm512_maskz_permutex2var_ps(lanes0, _mm512_loadu_ps(part0 + at), index0, _mm512_loadu_ps(part0 + at + 16));
+    if (lanes1)
+      v = _mm512_mask_mov_ps(v, lanes1,
+                             _mm512_permutex2var_ps(_mm512_loadu_ps(part1 + at), index1, _mm512_loadu_ps(part1 + at + 16)));
+    return v;
+  }
+};
+
+/// Group `q`, its lanes from `lanes` on zeroed (they lie past the columns asked for).
+inline ImplicitColumns::GroupReader ImplicitColumns::reader(int q, int lanes) const {
+  const Group& grp = groups_[std::size_t(q)];
+  const __mmask16 valid = __mmask16(lanes >= 16 ? 0xffffu : (1u << lanes) - 1u);
+  const __mmask16 lanes1 = __mmask16(grp.sample[1] < batch_ ? grp.lanes[1] & valid : 0);
+  return {__mmask16(grp.lanes[0] & valid), lanes1, _mm512_load_si512(grp.index[0].data()),
+          _mm512_load_si512(grp.index[1].data()), phases_ + grp.offset[0], lanes1 ? phases_ + grp.offset[1] : phases_};
+}
+#endif
+
 inline void ImplicitColumns::pack([[maybe_unused]] int p0, [[maybe_unused]] int j0, [[maybe_unused]] int kc,
                                   [[maybe_unused]] int cols, [[maybe_unused]] float* panel) const {
 #if defined(__AVX512F__)
@@ -479,22 +522,44 @@ inline void ImplicitColumns::pack([[maybe_unused]] int p0, [[maybe_unused]] int 
       for (int k = 0; k < kc; ++k) _mm512_store_ps(dst + std::size_t(k) * 32, _mm512_setzero_ps());
       continue;
     }
-    const Group& grp = groups_[std::size_t((j0 + 16 * h) / 16)];
-    const __mmask16 valid = __mmask16(lanes == 16 ? 0xffffu : (1u << lanes) - 1u);
-    const __mmask16 lanes0 = __mmask16(grp.lanes[0] & valid);
-    const __mmask16 lanes1 = __mmask16(grp.sample[1] < batch_ ? grp.lanes[1] & valid : 0);
-    const __m512i index0 = _mm512_load_si512(grp.index[0].data()), index1 = _mm512_load_si512(grp.index[1].data());
-    const float* part0 = phases_ + grp.offset[0];
-    const float* part1 = lanes1 ? phases_ + grp.offset[1] : part0;
+    const GroupReader group = reader((j0 + 16 * h) / 16, lanes);
     int c = p0 / KK, t = p0 % KK;
     for (int k = 0; k < kc; ++k, dst += 32) {
-      const std::size_t at = std::size_t(c) * floats + std::size_t(tap_base[t]);
-      __m512 v = _mm512_maskz_permutex2var_ps(lanes0, _mm512_loadu_ps(part0 + at), index0, _mm512_loadu_ps(part0 + at + 16));
-      if (lanes1)
-        v = _mm512_mask_mov_ps(v, lanes1,
-                               _mm512_permutex2var_ps(_mm512_loadu_ps(part1 + at), index1, _mm512_loadu_ps(part1 + at + 16)));
-      _mm512_store_ps(dst, v);
+      _mm512_store_ps(dst, group.gather(std::size_t(c) * floats + std::size_t(tap_base[t])));
       if (++t == KK) t = 0, ++c;
+    }
+  }
+#endif
+}
+
+template <int MR>
+void ImplicitColumns::pack_rows([[maybe_unused]] int i0, [[maybe_unused]] int p0, [[maybe_unused]] int mc,
+                                [[maybe_unused]] int kc, [[maybe_unused]] float* out) const {
+#if defined(__AVX512F__)
+  const int KK = g_.kernel * g_.kernel;
+  const int* tap_base = tap_base_.data();
+  const std::size_t floats = std::size_t(floats_);
+  alignas(64) float tile[MR][16];
+  for (int ir = 0; ir < mc; ir += MR) {
+    const int rows = std::min(MR, mc - ir);
+    float* panel = out + std::size_t(ir) * kc;
+    for (int k0 = 0; k0 < kc; k0 += 16) {  // p0 is a multiple of 16 (the GEMM's k blocks)
+      const int width = std::min(16, kc - k0);
+      const GroupReader group = reader((p0 + k0) / 16, width);
+      for (int i = 0; i < MR; ++i) {
+        const int r = i0 + ir + i;
+        _mm512_store_ps(tile[i], i < rows ? group.gather(std::size_t(r / KK) * floats + std::size_t(tap_base[r % KK]))
+                                          : _mm512_setzero_ps());
+      }
+      if constexpr (MR == 8) {
+        if (width == 16) {
+          transpose_8x8(&tile[0][0], 16, panel + std::size_t(k0) * MR);
+          transpose_8x8(&tile[0][8], 16, panel + std::size_t(k0 + 8) * MR);
+          continue;
+        }
+      }
+      for (int k = 0; k < width; ++k)
+        for (int i = 0; i < MR; ++i) panel[std::size_t(k0 + k) * MR + i] = tile[i][k];
     }
   }
 #endif

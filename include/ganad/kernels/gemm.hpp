@@ -139,6 +139,20 @@ void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int col
   }
 }
 
+/// The GEMM's usual A source: op(A) read from a row-major matrix. An A source packs
+/// op(A)[i0 : i0+mc, p0 : p0+kc] into MR-row panels, k-major, zero-padded rows (pack_a's
+/// layout); others (conv.hpp's ImplicitColumns) make them without A ever being stored.
+template <class T>
+struct MatrixA {
+  Trans ta;
+  const T* A;
+  int lda;
+  template <int MR>
+  void pack(int i0, int p0, int mc, int kc, T* out) const {
+    pack_a<T, MR>(ta, A, lda, i0, p0, mc, kc, out);
+  }
+};
+
 /// The GEMM's usual B source: op(B) read from a row-major matrix. A B source packs
 /// B[p0 : p0+kc, j0 : j0+cols] (cols <= NR) into one k-major NR-column panel, zero-padded;
 /// others (conv.hpp's ImplicitColumns) make B's panels without B ever being stored.
@@ -277,9 +291,9 @@ void multiply_row_block(const BSource& b, int pc, int kc, int jc, int nc, bool p
 /// The serial algorithm on the block C[m0:m1, n0:n1]. B panels are packed while the first
 /// row block computes with them (the packing's memory reads overlap the FMAs, and each
 /// panel is still in L1 when first used), then reused by the other row blocks.
-template <class T, int MR, class BSource>
-void gemm_block(Trans ta, const BSource& b, int m0, int m1, int n0, int n1, int K, T alpha, const T* A,
-                int lda, T beta, T* C, int ldc, const Epilogue<T>& ep,
+template <class T, int MR, class ASource, class BSource>
+void gemm_block(const ASource& a, const BSource& b, int m0, int m1, int n0, int n1, int K, T alpha, T beta, T* C,
+                int ldc, const Epilogue<T>& ep,
                 bool stream_c, const PackedA<T>* packed) {
   using Tr = gemm_traits<T>;
   constexpr int NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
@@ -301,7 +315,7 @@ void gemm_block(Trans ta, const BSource& b, int m0, int m1, int n0, int n1, int 
         const int mc = std::min(MC, m1 - ic);
         const T* apanels = pa;
         if (packed) apanels = packed->block(ic, pc);  // m0 == 0 here: blocks on the packed grid
-        else pack_a<T, MR>(ta, A, lda, ic, pc, mc, kc, pa);
+        else a.template pack<MR>(ic, pc, mc, kc, pa);
         multiply_row_block<T, MR>(b, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
       }
       pc += KC;
@@ -311,8 +325,8 @@ void gemm_block(Trans ta, const BSource& b, int m0, int m1, int n0, int n1, int 
 }
 
 /// Splits C over the threads and runs gemm_block on each part with row tile MR.
-template <class T, int MR, class BSource>
-void gemm_split(Trans ta, const BSource& b, int M, int N, int K, T alpha, const T* A, int lda, T beta, T* C, int ldc,
+template <class T, int MR, class ASource, class BSource>
+void gemm_split(const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
                 const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
   const int threads = num_threads();
@@ -333,21 +347,20 @@ void gemm_split(Trans ta, const BSource& b, int M, int N, int K, T alpha, const 
   parallel_for(parts, work, [&](std::ptrdiff_t p) {
     const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
     if (split_n)
-      gemm_block<T, MR>(ta, b, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, A, lda, beta, C, ldc, ep,
-                        stream_c, packed);
+      gemm_block<T, MR>(a, b, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, beta, C, ldc, ep, stream_c,
+                        packed);
     else  // row ranges start off the packed grid: pack from A as usual
-      gemm_block<T, MR>(ta, b, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, A, lda, beta, C, ldc, ep, stream_c,
-                        nullptr);
+      gemm_block<T, MR>(a, b, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, beta, C, ldc, ep, stream_c, nullptr);
   });
 }
 
 /// gemm_split with the row tile chosen by uses_short_rows (and packed A, if given).
-template <class T, class BSource>
-void gemm_tiled(bool short_rows, Trans ta, const BSource& b, int M, int N, int K, T alpha, const T* A, int lda, T beta,
-                T* C, int ldc, const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
+template <class T, class ASource, class BSource>
+void gemm_tiled(bool short_rows, const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
+                const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
-  if (short_rows) gemm_split<T, Tr::MR_short>(ta, b, M, N, K, alpha, A, lda, beta, C, ldc, ep, packed);
-  else gemm_split<T, Tr::MR>(ta, b, M, N, K, alpha, A, lda, beta, C, ldc, ep, packed);
+  if (short_rows) gemm_split<T, Tr::MR_short>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
+  else gemm_split<T, Tr::MR>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
 }
 
 /// Matrix-vector cases (N == 1 or M == 1), where a register tile would compute 32 or 8
@@ -423,8 +436,8 @@ void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda,
                     alpha, beta, C, 1, ep, false);
     return;
   }
-  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), ta, detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, A, lda, beta,
-                        C, ldc, ep);
+  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), detail::MatrixA<T>{ta, A, lda}, detail::MatrixB<T>{tb, B, ldb}, M,
+                        N, K, alpha, beta, C, ldc, ep);
 }
 
 /// op(A) packed once for several products with different B: a convolution's weights meet
@@ -486,8 +499,8 @@ void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T 
     gemm<T>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep);
     return;
   }
-  detail::gemm_tiled<T>(a.short_rows(), a.trans(), detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, a.source(),
-                        a.source_ld(), beta, C, ldc, ep, &a);
+  detail::gemm_tiled<T>(a.short_rows(), detail::MatrixA<T>{a.trans(), a.source(), a.source_ld()},
+                        detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc, ep, &a);
 }
 
 /// C = alpha * op(A) * B + beta * C with op(A) from a PackedA and B's panels made by a B
@@ -496,8 +509,19 @@ void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T 
 /// shapes the tiles take: M > 1, N > 1, K > 0 (the caller keeps a stored B for the rest).
 template <class T, class BSource>
 void gemm(const PackedA<T>& a, const BSource& b, int N, T alpha, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
-  detail::gemm_tiled<T>(a.short_rows(), a.trans(), b, a.rows(), N, a.depth(), alpha, a.source(), a.source_ld(), beta, C,
-                        ldc, ep, &a);
+  detail::gemm_tiled<T>(a.short_rows(), detail::MatrixA<T>{a.trans(), a.source(), a.source_ld()}, b, a.rows(), N,
+                        a.depth(), alpha, beta, C, ldc, ep, &a);
+}
+
+/// C = alpha * A * op(B) + beta * C (A: M x K) with A's panels made by an A source (see
+/// detail::MatrixA) that serves the row tile uses_short_rows<T>(M) picks: for an A that is
+/// never stored whole, as conv.hpp's ImplicitColumns. The bits are those of the same
+/// product from a stored A. Only for shapes the tiles take: M > 1, N > 1, K > 0.
+template <class T, class ASource>
+void gemm_sourced_a(const ASource& a, Trans tb, int M, int N, int K, T alpha, const T* B, int ldb, T beta, T* C, int ldc,
+                    const Epilogue<T>& ep = {}) {
+  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), a, detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc,
+                        ep);
 }
 
 }  // namespace ganad::kernels

@@ -179,16 +179,24 @@ class ConvEngine {
     const int ldw = tw == kernels::Trans::no ? k : m;
     T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
     if (out) packed_w_.pack(tw, m, k, w, ldw);
-    // The forward alone, where the phases allow: no columns stored (ImplicitColumns).
-    const bool implicit = out && !dw && !per_sample_ && implicit_.usable() && m > 1;
+    // Where the phases allow and the columns feed one product, none are stored: its panels
+    // are packed straight from the images' phases (ImplicitColumns), as B of out or as A of
+    // dw^T. Feeding both (ConvTranspose2D's backward), the columns are gathered once and
+    // copied twice: gathering twice measured no faster.
+    const bool implicit = !per_sample_ && implicit_.usable() && (out == nullptr) != (dw == nullptr) &&
+                          (!out || m > 1) && (!dw || (k > 1 && m_dw > 1));
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
       if constexpr (std::is_same_v<T, float>) {
         if (implicit) {
           const std::size_t floats = implicit_.phase_floats(nb);
           if (phases_.size() < floats) phases_.resize(floats);
           implicit_.split(tables_.phases, nb, image + image_offset(n0), phases_.data());
-          kernels::gemm<T>(packed_w_, implicit_, nb * ohw, T(1), T(0), out + std::size_t(n0) * ohw, ld,
-                           {.row_bias = row_bias});
+          if (out)
+            kernels::gemm<T>(packed_w_, implicit_, nb * ohw, T(1), T(0), out + std::size_t(n0) * ohw, ld,
+                             {.row_bias = row_bias});
+          if (dw)
+            kernels::gemm_sourced_a<T>(implicit_.as_a(), kernels::Trans::yes, k, m_dw, nb * ohw, T(1),
+                                       a + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
           return;
         }
       }

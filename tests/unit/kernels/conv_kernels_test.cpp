@@ -90,6 +90,25 @@ void check_stride2(int batch, int channels, int height, int width, int kernel, i
     }
     REQUIRE(same);
     REQUIRE(padded);
+    // As A (pack_a's panels of 8 and of 7 rows): partial row panels, k blocks on 16.
+    const auto check_rows = [&]<int MR>() {
+      bool rows_same = true;
+      for (int i0 : {0, MR, rows / 2 / MR * MR})
+        for (int p0 = 0; p0 < n_cols; p0 += 48) {
+          const int mc = std::min(rows - i0, 3 * MR + 1), kc = std::min(256, n_cols - p0);
+          if (mc <= 0) continue;
+          const std::size_t size = std::size_t((mc + MR - 1) / MR * MR) * kc;
+          std::vector<float> want(size, -1.f), got(size + 8, guard);
+          kernels::detail::pack_a<float, MR>(kernels::Trans::no, cols_scalar.data() + margin, n_cols, i0, p0, mc, kc,
+                                             want.data());
+          implicit.pack_rows<MR>(i0, p0, mc, kc, got.data());
+          rows_same = rows_same && std::equal(want.begin(), want.end(), got.begin()) && got[size] == guard &&
+                      got.back() == guard;
+        }
+      return rows_same;
+    };
+    REQUIRE(check_rows.template operator()<8>());
+    REQUIRE(check_rows.template operator()<7>());
   }
 
   // col2im: bit-identical to the scalar loops (same order of summation), with and
@@ -139,8 +158,9 @@ TEST_CASE("im2col and col2im, stride 2: vector paths equal the scalar loops and 
   SUCCEED();
 }
 
-// The GEMM with ImplicitColumns as its B gives the bits of the GEMM over stored columns:
-// edge tiles (13 rows), a partial last panel, several k blocks, 1 and 3 threads.
+// The GEMM with ImplicitColumns as its B, or as its A, gives the bits of the GEMM over
+// stored columns: edge tiles (13 rows), a partial last panel, several k blocks, 1 and 3
+// threads (3 split the weight gradient's rows).
 TEST_CASE("gemm over ImplicitColumns equals gemm over im2col's columns", "[kernel][conv][gemm][parity]") {
   const kernels::ConvGeometry g{24, 14, 14, 5, 2, 1, 1, 7, 7};
   const auto tables = kernels::conv_tables(g);
@@ -165,6 +185,14 @@ TEST_CASE("gemm over ImplicitColumns equals gemm over im2col's columns", "[kerne
     kernels::gemm<float>(packed, kernels::Trans::no, n, 1.f, cols.data(), n, 0.f, want.data(), n, {.row_bias = bias.data()});
     kernels::gemm<float>(packed, implicit, n, 1.f, 0.f, got.data(), n, {.row_bias = bias.data()});
     CHECK(want == got);
+    // As A: dw^T (C*K*K x m) = cols * a^T, accumulated (beta = 1) as over chunks.
+    const auto a = guarded(std::size_t(m) * n, 9);
+    std::vector<float> dw_want(std::size_t(k) * m, 0.5f), dw_got(std::size_t(k) * m, 0.5f);
+    kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, k, m, n, 1.f, cols.data(), n, a.data() + margin, n, 1.f,
+                         dw_want.data(), m);
+    kernels::gemm_sourced_a<float>(implicit.as_a(), kernels::Trans::yes, k, m, n, 1.f, a.data() + margin, n, 1.f,
+                                   dw_got.data(), m);
+    CHECK(dw_want == dw_got);
   }
   set_num_threads(1);
 }
