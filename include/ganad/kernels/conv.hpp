@@ -389,7 +389,8 @@ void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
 /// writes the columns (a few MB per chunk, out to L3) and the GEMM's packer reads them back,
 /// this reads the phases (C x p.floats floats per sample, L2-sized) and writes the panels,
 /// which stay in L1. Same values, so the same bits. Float with AVX-512 only; usable() where
-/// im2col takes the phase path (rows shorter than stride2_rows_min_length) and OH*OW >= 16.
+/// the phases are (also for the rows of 14 that im2col itself runs through Stride2Row) and
+/// OH*OW >= 16.
 ///
 /// A 16-column group of B spans one sample, or the end of one and the start of the next:
 /// its table holds, per part, the offset of its first window float and the permute indices
@@ -400,7 +401,7 @@ class ImplicitColumns {
   ImplicitColumns(const ConvGeometry& g, const Stride2Phases& p)
       : g_(g), pw_(p.pw), floats_(p.floats), tap_base_(p.tap_base) {
     const int ohw = g.out_size();
-    usable_ = has_stride2_rows<float> && p.usable && g.out_width < stride2_rows_min_length && ohw >= 16;
+    usable_ = has_stride2_rows<float> && p.usable && ohw >= 16;
     // Any 16 consecutive outputs of a sample must lie within 32 floats of the first.
     for (int o = 0; usable_ && o < ohw; ++o) usable_ = window_float(std::min(o + 15, ohw - 1)) - window_float(o) < 32;
   }
