@@ -384,8 +384,9 @@ void col2im(const ConvGeometry& g, const ConvTables& tables, int batch, const T*
   });
 }
 
-/// The column matrix of im2col, never stored: a GEMM B source (gemm.hpp, MatrixB) that
-/// gathers each B panel straight from the images' phases (Stride2Phases). Where im2col
+/// The column matrix of im2col, never stored: a GEMM B source (gemm.hpp, MatrixB), or A
+/// source through as_a(), that gathers each panel straight from the images' phases
+/// (Stride2Phases). Where im2col
 /// writes the columns (a few MB per chunk, out to L3) and the GEMM's packer reads them back,
 /// this reads the phases (C x p.floats floats per sample, L2-sized) and writes the panels,
 /// which stay in L1. Same values, so the same bits. Float with AVX-512 only; usable() where
