@@ -63,8 +63,9 @@ inline constexpr int stride2_rows_min_length = 12;
 /// chunks then span at most 32 floats, so im2col moves 16 outputs with two loads and a
 /// permute, and col2im adds up to 16 into each aligned vector of the phases with one
 /// permute, its taps in order (the scalar loop's order of summation) while the vector stays
-/// in a register, before the phases are interleaved back into the image. The DCGAN's rows are 7 or 14 long: per element, the
-/// table loop moved one float at a time and Stride2Row wasted half a vector on rows of 7.
+/// in a register, before the phases are interleaved back into the image. The DCGAN's rows
+/// are 7 or 14 long: per element, the table loop moved one float at a time and Stride2Row
+/// wasted half a vector on rows of 7.
 /// Built once per layer; `usable` is false where the layout does not apply (other strides,
 /// planes over max_floats, or windows whose chunks span more than 32 floats).
 struct Stride2Phases {
@@ -143,7 +144,8 @@ inline Stride2Phases stride2_phases(const ConvGeometry& g) {
   // (Sorted through indices: std::stable_sort's scratch buffer ignores the Adds' alignment.)
   std::vector<int> order(p.adds.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p.adds[std::size_t(a)].offset < p.adds[std::size_t(b)].offset; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return p.adds[std::size_t(a)].offset < p.adds[std::size_t(b)].offset; });
   std::vector<Stride2Phases::Add> by_target;
   by_target.reserve(order.size());
   for (int i : order) by_target.push_back(p.adds[std::size_t(i)]);
@@ -542,17 +544,18 @@ void ImplicitColumns::pack_rows([[maybe_unused]] int i0, [[maybe_unused]] int p0
   const int* tap_base = tap_base_.data();
   const std::size_t floats = std::size_t(floats_);
   alignas(64) float tile[MR][16];
+  std::size_t at[MR];  // each row's window start in a sample's phases
   for (int ir = 0; ir < mc; ir += MR) {
     const int rows = std::min(MR, mc - ir);
+    for (int i = 0; i < rows; ++i) {
+      const int r = i0 + ir + i;
+      at[i] = std::size_t(r / KK) * floats + std::size_t(tap_base[r % KK]);
+    }
     float* panel = out + std::size_t(ir) * kc;
     for (int k0 = 0; k0 < kc; k0 += 16) {  // p0 is a multiple of 16 (the GEMM's k blocks)
       const int width = std::min(16, kc - k0);
       const GroupReader group = reader((p0 + k0) / 16, width);
-      for (int i = 0; i < MR; ++i) {
-        const int r = i0 + ir + i;
-        _mm512_store_ps(tile[i], i < rows ? group.gather(std::size_t(r / KK) * floats + std::size_t(tap_base[r % KK]))
-                                          : _mm512_setzero_ps());
-      }
+      for (int i = 0; i < MR; ++i) _mm512_store_ps(tile[i], i < rows ? group.gather(at[i]) : _mm512_setzero_ps());
       if constexpr (MR == 8) {
         if (width == 16) {
           transpose_8x8(&tile[0][0], 16, panel + std::size_t(k0) * MR);

@@ -476,6 +476,8 @@ class PackedA {
   [[nodiscard]] const T* source() const { return A_; }
   [[nodiscard]] int source_ld() const { return lda_; }
   [[nodiscard]] bool short_rows() const { return short_rows_; }
+  /// op(A) as the A source it was packed from (for the row blocks off the packed grid).
+  [[nodiscard]] detail::MatrixA<T> source_matrix() const { return {ta_, A_, lda_}; }
 
  private:
   [[nodiscard]] std::size_t offset(int ic, int pc) const {
@@ -499,8 +501,8 @@ void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T 
     gemm<T>(a.trans(), tb, M, N, K, alpha, a.source(), a.source_ld(), B, ldb, beta, C, ldc, ep);
     return;
   }
-  detail::gemm_tiled<T>(a.short_rows(), detail::MatrixA<T>{a.trans(), a.source(), a.source_ld()},
-                        detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc, ep, &a);
+  detail::gemm_tiled<T>(a.short_rows(), a.source_matrix(), detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc,
+                        ep, &a);
 }
 
 /// C = alpha * op(A) * B + beta * C with op(A) from a PackedA and B's panels made by a B
@@ -509,8 +511,7 @@ void gemm(const PackedA<T>& a, Trans tb, int N, T alpha, const T* B, int ldb, T 
 /// shapes the tiles take: M > 1, N > 1, K > 0 (the caller keeps a stored B for the rest).
 template <class T, class BSource>
 void gemm(const PackedA<T>& a, const BSource& b, int N, T alpha, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
-  detail::gemm_tiled<T>(a.short_rows(), detail::MatrixA<T>{a.trans(), a.source(), a.source_ld()}, b, a.rows(), N,
-                        a.depth(), alpha, beta, C, ldc, ep, &a);
+  detail::gemm_tiled<T>(a.short_rows(), a.source_matrix(), b, a.rows(), N, a.depth(), alpha, beta, C, ldc, ep, &a);
 }
 
 /// C = alpha * A * op(B) + beta * C (A: M x K) with A's panels made by an A source (see
