@@ -34,6 +34,10 @@ void bm_layer(benchmark::State& state, int batch, bool with_backward, bool needs
   for (float& v : x.flat()) v = float(rng.uniform(-1, 1));
   for (float& v : dy.flat()) v = float(rng.uniform(-1, 1)) * 1e-3f;
   BatchView<float, In> dxv = needs_dx ? dx.view() : BatchView<float, In>{};
+  // Warm-up, untimed (as pytorch_reference.py's): the first call allocates the layer's
+  // buffers, and a fresh huge page can cost milliseconds (compaction) on these machines.
+  net.forward(x.view());
+  if (with_backward) net.backward(x.view(), dy.view(), dxv);
   for (auto _ : state) {
     net.forward(x.view());
     if (with_backward) net.backward(x.view(), dy.view(), dxv);

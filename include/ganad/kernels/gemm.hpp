@@ -173,6 +173,7 @@ struct TileStore {
   bool stream;  // first, last and beta == 0 on a large, aligned C: store past the caches
   Activation act;
   T slope;
+  bool row_bias_first = false;  // add row_bias in the first k block, not the last (a sum that starts from it)
 };
 
 /// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
@@ -226,11 +227,12 @@ template <class T, int MR, bool Partial = false>
           V r = acc[i][v] * valpha;
           if (st.first) {
             if (st.beta != T(0)) r = fmadd(vbeta, load_c(cp), r);
+            if (st.row_bias_first && row_bias) r = r + V(row_bias[i]);
           } else {
             r = load_c(cp) + r;
           }
           if (st.last) {
-            if (row_bias) r = r + V(row_bias[i]);
+            if (row_bias && !st.row_bias_first) r = r + V(row_bias[i]);
             if (col_bias) r = r + load_c(col_bias + v * L);
             if (st.act != Activation::identity) r = activate<T>(st.act, st.slope, r);  // a call GCC may not inline
           }
@@ -310,7 +312,7 @@ void gemm_block(const ASource& a, const BSource& b, int m0, int m1, int n0, int 
     do {  // at least once, so K == 0 still applies beta and the epilogue
       const int kc = std::min(KC, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      const TileStore<T> st{alpha, beta, first, last, stream_c && first && last && beta == T(0), ep.act, ep.slope};
+      const TileStore<T> st{alpha, beta, first, last, stream_c && first && last && beta == T(0), ep.act, ep.slope, false};
       for (int ic = m0; ic < m1; ic += MC) {
         const int mc = std::min(MC, m1 - ic);
         const T* apanels = pa;

@@ -11,6 +11,7 @@
 #include "ganad/core/tensor.hpp"
 #include "ganad/kernels/conv.hpp"
 #include "ganad/kernels/gemm.hpp"
+#include "ganad/kernels/phased_raise.hpp"
 
 namespace ganad {
 
@@ -123,15 +124,18 @@ class ConvEngine {
   /// image = col2im(op(w) (C*K*K x m) * in (batch x m x OH*OW)) [+ channel_bias per image channel].
   void raised_product(int batch, const T* w, kernels::Trans tw, int m, const T* in, T* image,
                       const T* channel_bias = nullptr) {
-    raised(batch, w, tw, m, per_sample_ ? in : channel_major(0, batch, m, in), image, channel_bias);
+    if (phased(batch, tw, m)) phased_raise(batch, w, m, in, image, channel_bias);
+    else raised(batch, w, tw, m, per_sample_ ? in : channel_major(0, batch, m, in), image, channel_bias);
   }
   /// Conv2D's backward: dw += a * im2col(image)^T and image_grad = col2im(op(w) * a), with
-  /// one channel-major copy of a serving both.
+  /// one channel-major copy of a serving both (the phased raise reads a as it is).
   void weight_gradient_and_raised_product(int batch, const T* a, int m, const T* image, T* dw, const T* w,
                                           kernels::Trans tw, T* image_grad) {
-    const T* a_side = per_sample_ ? a : channel_major(1, batch, m, a);
+    const bool phased_grad = image_grad && phased(batch, tw, m);
+    const T* a_side = per_sample_ || (phased_grad && !dw) ? a : channel_major(1, batch, m, a);
     if (dw) lowered_side(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a_side, m, dw);
-    if (image_grad) raised(batch, w, tw, m, a_side, image_grad, nullptr);
+    if (phased_grad) phased_raise(batch, w, m, a, image_grad, nullptr);
+    else if (image_grad) raised(batch, w, tw, m, a_side, image_grad, nullptr);
   }
 
   /// Samples per chunk for a batch of `batch`.
@@ -223,6 +227,35 @@ class ConvEngine {
     if (dw) kernels::add_transposed<T>(m_dw, k, dw_t, dw);
   }
 
+  /// Whether the raised product goes through kernels::PhasedRaise (the same bits, no columns,
+  /// no products with taps outside the input): float, op(w) = w^T (as both layers call it),
+  /// at least 16 image channels (its row tiles span channels), not per sample (28 x 28 images
+  /// already run well), and at least 85% of its passes' lanes (one per sample) in use.
+  bool phased(int batch, kernels::Trans tw, int m) {
+    if constexpr (!std::is_same_v<T, float>) {
+      return false;
+    } else {
+      constexpr int lanes = kernels::PhasedRaise::samples;
+      const int passes = (batch + lanes - 1) / lanes;
+      if (per_sample_ || tw != kernels::Trans::yes || g_.channels < 16 || batch < 0.85 * passes * lanes) return false;
+      if (phased_m_ != m) {  // once per layer: m is the layer's channel count
+        phased_ = kernels::PhasedRaise(g_, m);
+        phased_m_ = m;
+      }
+      return phased_.usable();
+    }
+  }
+  /// raised_product through phased_, `in` in NCHW (batch x m x OH*OW).
+  void phased_raise(int batch, const T* w, int m, const T* in, T* image, const T* channel_bias) {
+    if constexpr (std::is_same_v<T, float>) {
+      constexpr int lanes = kernels::PhasedRaise::samples;
+      phased_.pack_weights(w, g_.col_rows());
+      for (int n0 = 0; n0 < batch; n0 += lanes)
+        phased_.run(std::min(lanes, batch - n0), in + std::size_t(n0) * m * g_.out_size(), image + image_offset(n0),
+                    channel_bias);
+    }
+  }
+
   /// image = col2im(op(w) * in), in in the engine's column-side layout.
   void raised(int batch, const T* w, kernels::Trans tw, int m, const T* in, T* image, const T* channel_bias) {
     const int rows = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
@@ -256,6 +289,8 @@ class ConvEngine {
   kernels::PackedA<T> packed_w_;  // op(w), packed once per call for all chunks
   kernels::ImplicitColumns implicit_;
   aligned_vector<float> phases_;  // implicit_'s phases of a chunk
+  kernels::PhasedRaise phased_;
+  int phased_m_ = 0;  // the m phased_ was built for (0: not yet)
   bool per_sample_ = false;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[3];  // 0: channel-major out/in, 1: channel-major a, 2: dw^T
