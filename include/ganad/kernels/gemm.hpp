@@ -164,6 +164,29 @@ struct MatrixB {
   void pack(int p0, int j0, int kc, int cols, T* panel) const { pack_b_panel(tb, B, ldb, p0, j0, kc, cols, panel); }
 };
 
+}  // namespace detail
+
+/// A B source: op(B) = X^T, X the channel-major view [channels][batch * spatial] of an NCHW
+/// tensor (batch x channels x spatial), read in place. Its panels are those of MatrixB over
+/// a permuted copy (to_channel_major), so products give the same bits without the copy
+/// (a convolution's weight gradient, dw^T = cols * a^T with a the output gradient).
+template <class T>
+struct TransposedChannelMajor {
+  const T* nchw;  // the first sample of the product's k range
+  int channels, spatial;
+  void pack(int p0, int j0, int kc, int cols, T* panel) const {
+    constexpr int NR = gemm_traits<T>::NR;
+    for (int k = 0; k < kc;) {  // one run per sample: within it, channel j's k run is contiguous
+      const int n = (p0 + k) / spatial, s = (p0 + k) % spatial, run = std::min(kc - k, spatial - s);
+      detail::pack_b_panel(Trans::yes, nchw + std::size_t(n) * channels * spatial + s, spatial, 0, j0, run, cols,
+                           panel + std::size_t(k) * NR);
+      k += run;
+    }
+  }
+};
+
+namespace detail {
+
 /// How a tile's product merges into C.
 template <class T>
 struct TileStore {
@@ -516,6 +539,16 @@ void gemm(const PackedA<T>& a, const BSource& b, int N, T alpha, T beta, T* C, i
   detail::gemm_tiled<T>(a.short_rows(), a.source_matrix(), b, a.rows(), N, a.depth(), alpha, beta, C, ldc, ep, &a);
 }
 
+/// C = alpha * A * B + beta * C with A's panels made by an A source and B's by a B source
+/// (see detail::MatrixA and detail::MatrixB, which read stored matrices); the A source
+/// serves the row tile uses_short_rows<T>(M) picks. The bits are those of the same product
+/// from stored matrices. Only for shapes the tiles take: M > 1, N > 1, K > 0.
+template <class T, class ASource, class BSource>
+void gemm_sources(const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
+                  const Epilogue<T>& ep = {}) {
+  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), a, b, M, N, K, alpha, beta, C, ldc, ep);
+}
+
 /// C = alpha * A * op(B) + beta * C (A: M x K) with A's panels made by an A source (see
 /// detail::MatrixA) that serves the row tile uses_short_rows<T>(M) picks: for an A that is
 /// never stored whole, as conv.hpp's ImplicitColumns. The bits are those of the same
@@ -523,8 +556,7 @@ void gemm(const PackedA<T>& a, const BSource& b, int N, T alpha, T beta, T* C, i
 template <class T, class ASource>
 void gemm_sourced_a(const ASource& a, Trans tb, int M, int N, int K, T alpha, const T* B, int ldb, T beta, T* C, int ldc,
                     const Epilogue<T>& ep = {}) {
-  detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), a, detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc,
-                        ep);
+  gemm_sources<T>(a, detail::MatrixB<T>{tb, B, ldb}, M, N, K, alpha, beta, C, ldc, ep);
 }
 
 }  // namespace ganad::kernels
