@@ -176,29 +176,6 @@ struct MatrixB {
   void pack(int p0, int j0, int kc, int cols, T* panel) const { pack_b_panel(tb, B, ldb, p0, j0, kc, cols, panel); }
 };
 
-}  // namespace detail
-
-/// A B source: op(B) = X^T, X the channel-major view [channels][batch * spatial] of an NCHW
-/// tensor (batch x channels x spatial), read in place. Its panels are those of MatrixB over
-/// a permuted copy (to_channel_major), so products give the same bits without the copy
-/// (a convolution's weight gradient, dw^T = cols * a^T with a the output gradient).
-template <class T>
-struct TransposedChannelMajor {
-  const T* nchw;  // the first sample of the product's k range
-  int channels, spatial;
-  void pack(int p0, int j0, int kc, int cols, T* panel) const {
-    constexpr int NR = gemm_traits<T>::NR;
-    for (int k = 0; k < kc;) {  // one run per sample: within it, channel j's k run is contiguous
-      const int n = (p0 + k) / spatial, s = (p0 + k) % spatial, run = std::min(kc - k, spatial - s);
-      detail::pack_b_panel(Trans::yes, nchw + std::size_t(n) * channels * spatial + s, spatial, 0, j0, run, cols,
-                           panel + std::size_t(k) * NR);
-      k += run;
-    }
-  }
-};
-
-namespace detail {
-
 /// How a tile's product merges into C.
 template <class T>
 struct TileStore {

@@ -127,12 +127,15 @@ class ConvEngine {
     if (phased(batch, tw, m)) phased_raise(batch, w, m, in, image, channel_bias);
     else raised(batch, w, tw, m, per_sample_ ? in : channel_major(0, batch, m, in), image, channel_bias);
   }
-  /// Conv2D's backward: dw += a * im2col(image)^T and image_grad = col2im(op(w) * a).
+  /// Conv2D's backward: dw += a * im2col(image)^T and image_grad = col2im(op(w) * a), with
+  /// one channel-major copy of a serving both (the phased raise reads a as it is).
   void weight_gradient_and_raised_product(int batch, const T* a, int m, const T* image, T* dw, const T* w,
                                           kernels::Trans tw, T* image_grad) {
-    if (dw) lowered_side(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a, m, dw);
-    if (image_grad && phased(batch, tw, m)) phased_raise(batch, w, m, a, image_grad, nullptr);
-    else if (image_grad) raised(batch, w, tw, m, per_sample_ ? a : channel_major(1, batch, m, a), image_grad, nullptr);
+    const bool phased_grad = image_grad && phased(batch, tw, m);
+    const T* a_side = per_sample_ || (phased_grad && !dw) ? a : channel_major(1, batch, m, a);
+    if (dw) lowered_side(batch, image, nullptr, kernels::Trans::no, 0, nullptr, nullptr, a_side, m, dw);
+    if (phased_grad) phased_raise(batch, w, m, a, image_grad, nullptr);
+    else if (image_grad) raised(batch, w, tw, m, a_side, image_grad, nullptr);
   }
 
   /// Samples per chunk for a batch of `batch`.
@@ -162,14 +165,14 @@ class ConvEngine {
   void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out,
                const T* a, int m_dw, T* dw) {
     if (!out && !dw) return;
+    const T* a_side = dw && !per_sample_ ? channel_major(1, batch, m_dw, a) : a;
     T* out_side = out && !per_sample_ ? scratch(0, std::size_t(batch) * m * g_.out_size()) : out;
-    lowered_side(batch, image, w, tw, m, row_bias, out_side, a, m_dw, dw);
+    lowered_side(batch, image, w, tw, m, row_bias, out_side, a_side, m_dw, dw);
     if (out && !per_sample_) kernels::from_channel_major<T>(batch, m, g_.out_size(), out_side, out);
   }
 
   /// Per chunk: im2col(image), then out = op(w) * cols (if out) and dw += a * cols^T (if dw),
-  /// out in the engine's column-side layout, a in NCHW (batch x m_dw x OH*OW; the GEMM reads
-  /// its channel-major view in place, TransposedChannelMajor). The chunks (and in per-sample mode the
+  /// out and a in the engine's column-side layout. The chunks (and in per-sample mode the
   /// samples) run in order, so dw's summation order is fixed. The weight gradient is summed
   /// transposed, dw^T (C*K*K x m_dw) = cols * a^T, then added to dw once: that way the large
   /// operand (cols) is packed by the GEMM's cheap row-panel packer and only the small one
@@ -179,13 +182,6 @@ class ConvEngine {
     const int k = g_.col_rows(), ohw = g_.out_size(), ld = batch * ohw;
     const int ldw = tw == kernels::Trans::no ? k : m;
     T* dw_t = dw ? scratch(2, std::size_t(k) * m_dw) : nullptr;
-    // The tiles take dw^T's product unless it is a matrix-vector one (k or m_dw is 1); those
-    // read a stored channel-major a, which for m_dw == 1 is a itself.
-    const bool dw_tiles = k > 1 && m_dw > 1;
-    const T* a_cm = dw && !per_sample_ && !dw_tiles && m_dw > 1 ? channel_major(1, batch, m_dw, a) : a;
-    const auto a_source = [&](int n0) {
-      return kernels::TransposedChannelMajor<T>{a + std::size_t(n0) * m_dw * ohw, m_dw, ohw};
-    };
     if (out) packed_w_.pack(tw, m, k, w, ldw);
     // Where the phases allow and the columns feed one product, none are stored: its panels
     // are packed straight from the images' phases (ImplicitColumns), as B of out or as A of
@@ -203,8 +199,8 @@ class ConvEngine {
             kernels::gemm<T>(packed_w_, implicit_, nb * ohw, T(1), T(0), out + std::size_t(n0) * ohw, ld,
                              {.row_bias = row_bias});
           if (dw)
-            kernels::gemm_sources<T>(implicit_.as_a(), a_source(n0), k, m_dw, nb * ohw, T(1), n0 == 0 ? T(0) : T(1),
-                                     dw_t, m_dw);
+            kernels::gemm_sourced_a<T>(implicit_.as_a(), kernels::Trans::yes, k, m_dw, nb * ohw, T(1),
+                                       a + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
           return;
         }
       }
@@ -224,12 +220,9 @@ class ConvEngine {
       if (out)
         kernels::gemm<T>(packed_w_, kernels::Trans::no, nb * ohw, T(1), cols, nb * ohw, T(0), out + std::size_t(n0) * ohw,
                          ld, {.row_bias = row_bias});
-      if (dw && dw_tiles)
-        kernels::gemm_sources<T>(kernels::detail::MatrixA<T>{kernels::Trans::no, cols, nb * ohw}, a_source(n0), k, m_dw,
-                                 nb * ohw, T(1), n0 == 0 ? T(0) : T(1), dw_t, m_dw);
-      else if (dw)
+      if (dw)
         kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, k, m_dw, nb * ohw, T(1), cols, nb * ohw,
-                         a_cm + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
+                         a + std::size_t(n0) * ohw, ld, n0 == 0 ? T(0) : T(1), dw_t, m_dw);
     }, /*columns=*/!implicit);
     if (dw) kernels::add_transposed<T>(m_dw, k, dw_t, dw);
   }

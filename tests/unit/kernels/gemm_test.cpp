@@ -229,32 +229,3 @@ TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many 
   }
   set_num_threads(saved);
 }
-
-// TransposedChannelMajor packs the panels MatrixB packs from the permuted copy: k ranges that
-// start and end inside a sample, several k blocks, a partial last panel (13 channels), edge
-// row tiles, beta = 1; float and double; 1 and 3 threads.
-TEMPLATE_TEST_CASE("gemm: TransposedChannelMajor reads NCHW as its channel-major copy, bit for bit", "[kernel][gemm][parity]",
-                   float, double) {
-  using T = TestType;
-  constexpr int batch = 11, channels = 13, spatial = 49, M = 37, K = batch * spatial;
-  Rng rng(21);
-  std::vector<T> nchw(std::size_t(batch) * channels * spatial), cm(nchw.size()), a(std::size_t(M) * K);
-  for (T& v : nchw) v = T(rng.normal());
-  for (T& v : a) v = T(rng.normal());
-  kernels::to_channel_major<T>(batch, channels, spatial, nchw.data(), cm.data());
-  for (int threads : {1, 3}) {
-    set_num_threads(threads);
-    for (auto [n0, samples] : {std::pair{0, batch}, std::pair{3, 5}}) {
-      const int k = samples * spatial;
-      std::vector<T> want(std::size_t(M) * channels, T(0.25)), got(want);
-      kernels::gemm<T>(kernels::Trans::no, kernels::Trans::yes, M, channels, k, T(1), a.data(), K,
-                       cm.data() + std::size_t(n0) * spatial, batch * spatial, T(1), want.data(), channels);
-      kernels::gemm_sources<T>(kernels::detail::MatrixA<T>{kernels::Trans::no, a.data(), K},
-                               kernels::TransposedChannelMajor<T>{nchw.data() + std::size_t(n0) * channels * spatial,
-                                                                  channels, spatial},
-                               M, channels, k, T(1), T(1), got.data(), channels);
-      CHECK(want == got);
-    }
-  }
-  set_num_threads(1);
-}
