@@ -123,18 +123,14 @@ void pack_b_panel(Trans tb, const T* B, int ldb, int p0, int j0, int kc, int col
       for (; j < NR; ++j) dst[j] = T(0);
     }
   } else {
-    // A transpose: 8 x 8 blocks in registers where they fit; elsewhere 16-deep blocks keep
-    // both the reads (cols rows) and writes in L1 lines.
+    // A transpose: 8 x 8 blocks in registers where they exist (transpose_block); elsewhere
+    // 16-deep blocks keep both the reads (cols rows) and writes in L1 lines.
     if constexpr (has_transpose_8x8<T>) {
-      if (cols == NR) {
-        const int k8 = kc / 8 * 8;
-        for (int k0 = 0; k0 < k8; k0 += 8)
-          for (int j = 0; j < NR; j += 8)
-            transpose_8x8(B + std::size_t(j0 + j) * ldb + p0 + k0, std::size_t(ldb), panel + std::size_t(k0) * NR + j, NR);
-        for (int j = 0; j < NR; ++j)
-          for (int k = k8; k < kc; ++k) panel[std::size_t(k) * NR + j] = B[std::size_t(j0 + j) * ldb + p0 + k];
-        return;
-      }
+      transpose_block(B + std::size_t(j0) * ldb + p0, std::size_t(ldb), cols, kc, panel, NR);
+      if (cols < NR)
+        for (int k = 0; k < kc; ++k)
+          for (int j = cols; j < NR; ++j) panel[std::size_t(k) * NR + j] = T(0);
+      return;
     }
     constexpr int KB = 16;
     for (int k0 = 0; k0 < kc; k0 += KB) {

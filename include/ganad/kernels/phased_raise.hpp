@@ -48,7 +48,7 @@ class PhasedRaise {
     std::size_t a_floats = 0, c_floats = 0;
     for (int py = 0; py < S; ++py)
       for (int px = 0; px < S; ++px) {
-        Phase p{py, px, (g.height - py + S - 1) / S, (g.width - px + S - 1) / S, {}, 0, 0};
+        Phase p{py, px, (g.height - py + S - 1) / S, (g.width - px + S - 1) / S, {}, 0, 0, 0};
         if (p.rows <= 0 || p.cols <= 0) continue;
         for (int kh = 0; kh < K; ++kh)
           for (int kw = 0; kw < K; ++kw) {
@@ -60,11 +60,14 @@ class PhasedRaise {
           }
         p.a_offset = a_floats;
         p.c_offset = c_floats;
+        p.plane_offset = plane_floats_;
+        plane_floats_ += std::size_t(p.rows) * p.cols;
         a_floats += p.taps.size() * std::size_t(row_tiles_) * Tr::MR * m;
         c_floats += std::size_t(row_tiles_) * Tr::MR * p.rows * p.cols * samples;
         for (int t = 0; t < p.rows * p.cols; ++t) tiles_.push_back({int(phases_.size()), t});
         phases_.push_back(std::move(p));
       }
+    plane_floats_ += 16;
     a_.assign(a_floats, 0.f);
     c_.assign(c_floats, 0.f);
     // Positions 32 floats more than their m x samples apart: at m = 256 they were 32 KiB
@@ -135,40 +138,33 @@ class PhasedRaise {
     // c_ -> image, channel by channel: each phase transposed to [sample][pixel], then its pixels
     // put in place (whole rows of two interleaved phases when the stride is 2).
     const int H = g_.height, W = g_.width, S = g_.stride;
-    std::size_t plane_floats = 16;  // interleave_pairs reads whole vectors past a row's end
-    for (const Phase& p : phases_) plane_floats += std::size_t(p.rows) * p.cols;
     parallel_for(C, double(nb) * C * g_.image_size(), [&](std::ptrdiff_t ch) {
-      float* planes = sample_planes(std::size_t(nb) * plane_floats);
-      std::size_t offset = 0;
+      float* planes = sample_planes(std::size_t(nb) * plane_floats_);
       for (const Phase& p : phases_) {
         const int pixels = p.rows * p.cols;
         if (ch + 1 < C)  // the next channel's block, while this one is transposed (-20% here)
           prefetch_range(c_.data() + p.c_offset + std::size_t(ch + 1) * pixels * samples,
                          sizeof(float) * std::size_t(pixels) * samples);
         transpose_block(c_.data() + p.c_offset + std::size_t(ch) * pixels * samples, samples, pixels, nb,
-                        planes + offset, plane_floats);
-        offset += std::size_t(pixels);
+                        planes + p.plane_offset, plane_floats_);
       }
       for (int n = 0; n < nb; ++n) {
-        const float* plane = planes + std::size_t(n) * plane_floats;
+        const float* plane = planes + std::size_t(n) * plane_floats_;
         float* img = image + (std::size_t(n) * C + std::size_t(ch)) * g_.image_size();
         if (has_stride2_rows<float> && S == 2 && phases_.size() == 4) {  // rows of phases (py, 0) and (py, 1)
           for (int ih = 0; ih < H; ++ih) {
             const int py = ih % 2, q = ih / 2;
             const Phase& even = phases_[std::size_t(2 * py)];
             const Phase& odd = phases_[std::size_t(2 * py + 1)];
-            interleave_pairs(plane + phase_start(2 * py) + std::size_t(q) * even.cols,
-                             plane + phase_start(2 * py + 1) + std::size_t(q) * odd.cols, img + std::size_t(ih) * W, W);
+            interleave_pairs(plane + even.plane_offset + std::size_t(q) * even.cols,
+                             plane + odd.plane_offset + std::size_t(q) * odd.cols, img + std::size_t(ih) * W, W);
           }
           continue;
         }
-        std::size_t start = 0;
-        for (const Phase& p : phases_) {
+        for (const Phase& p : phases_)
           for (int q = 0; q < p.rows; ++q)
             for (int r = 0; r < p.cols; ++r)
-              img[std::size_t(S * q + p.py) * W + S * r + p.px] = plane[start + std::size_t(q) * p.cols + r];
-          start += std::size_t(p.rows) * p.cols;
-        }
+              img[std::size_t(S * q + p.py) * W + S * r + p.px] = plane[p.plane_offset + std::size_t(q) * p.cols + r];
       }
     });
   }
@@ -181,6 +177,7 @@ class PhasedRaise {
     int py, px, rows, cols;  // rows x cols pixels
     std::vector<Tap> taps;   // in (kh, kw) order: col2im's order of summation
     std::size_t a_offset, c_offset;
+    std::size_t plane_offset;  // in a sample's [phase pixels] block of the transpose back
   };
   struct Tile {
     int phase, tile;
@@ -188,11 +185,6 @@ class PhasedRaise {
 
   [[nodiscard]] bool inside(int ih, int iw) const {
     return ih >= 0 && ih < g_.out_height && iw >= 0 && iw < g_.out_width;
-  }
-  [[nodiscard]] std::size_t phase_start(int phase) const {
-    std::size_t start = 0;
-    for (int p = 0; p < phase; ++p) start += std::size_t(phases_[std::size_t(p)].rows) * phases_[std::size_t(p)].cols;
-    return start;
   }
   /// The calling thread's [sample][phase pixels] scratch, grown once and reused.
   static float* sample_planes(std::size_t floats) {
@@ -203,6 +195,9 @@ class PhasedRaise {
 
   ConvGeometry g_{};
   int m_ = 0, row_tiles_ = 0;
+  // Floats per sample in the transpose back: every phase's pixels, then 16 of slack, since
+  // interleave_pairs reads whole vectors past a row's end.
+  std::size_t plane_floats_ = 0;
   std::size_t x_stride_ = 0;  // floats from one position of x_ to the next
   bool usable_ = false;
   std::vector<Phase> phases_;
