@@ -184,40 +184,51 @@ struct TileStore {
   bool row_bias_first = false;  // add row_bias in the first k block, not the last (a sum that starts from it)
 };
 
-/// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
-/// the MR x NR tile at c (row stride ldc). row_bias / col_bias point at this tile's
-/// entries (or are null). With Partial, only the first n columns of C (and col_bias) are
-/// read and written, through masked loads and stores (has_partial_vectors).
-template <class T, int MR, bool Partial = false>
-[[gnu::always_inline]] inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
-                         const TileStore<T>& st, const T* row_bias, const T* col_bias, [[maybe_unused]] int n = 0) {
-  using Tr = gemm_traits<T>;
-  using V = simd<T>;
-  constexpr int NV = Tr::NV, L = Tr::L, NR = Tr::NR;
-  V acc[MR][NV];
+/// The start of a tile's product: prefetches the C tile for writing (not when it is streamed
+/// past the caches: that would read every line from memory only for the store to drop it)
+/// and zeroes the accumulators.
+template <class T, int MR>
+[[gnu::always_inline]] inline void start_tile(simd<T> (&acc)[MR][gemm_traits<T>::NV], T* c, int ldc,
+                                              const TileStore<T>& st) {
+  constexpr int NV = gemm_traits<T>::NV, NR = gemm_traits<T>::NR;
   // Every lambda here is forced inline: at -O2 GCC otherwise keeps them out of line, and the
   // accumulators they capture by reference then live in memory (measured: 2.9x slower).
-  // The C tile, for writing, while k runs; not when it is streamed past the caches (that
-  // would read every line from memory only for the store to drop it).
   if (!st.stream)
     [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
       ((__builtin_prefetch(c + std::size_t(I) * ldc, 1), __builtin_prefetch(c + std::size_t(I) * ldc + NR - 1, 1)), ...);
     }(std::make_integer_sequence<int, MR>{});
   [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
-    ((acc[I / NV][I % NV] = V(T(0))), ...);
+    ((acc[I / NV][I % NV] = simd<T>(T(0))), ...);
   }(std::make_integer_sequence<int, MR * NV>{});
-#pragma GCC unroll 4
-  for (int k = 0; k < kc; ++k) {
-    V bv[NV];
-    [&]<int... J>(std::integer_sequence<int, J...>) __attribute__((always_inline)) {
-      ((bv[J] = V::load_aligned(b + J * L)), ...);
-    }(std::make_integer_sequence<int, NV>{});
-    [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
-      ((acc[I / NV][I % NV] = fmadd(V(a[I / NV]), bv[I % NV], acc[I / NV][I % NV])), ...);
-    }(std::make_integer_sequence<int, MR * NV>{});
-    a += MR;
-    b += NR;
-  }
+}
+
+/// acc += a (MR values, broadcast) x b (NR values, aligned): one k step of a tile.
+template <class T, int MR>
+[[gnu::always_inline]] inline void rank1_update(simd<T> (&acc)[MR][gemm_traits<T>::NV], const T* __restrict a,
+                                                const T* __restrict b) {
+  using Tr = gemm_traits<T>;
+  using V = simd<T>;
+  constexpr int NV = Tr::NV, L = Tr::L;
+  V bv[NV];
+  [&]<int... J>(std::integer_sequence<int, J...>) __attribute__((always_inline)) {
+    ((bv[J] = V::load_aligned(b + J * L)), ...);
+  }(std::make_integer_sequence<int, NV>{});
+  [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
+    ((acc[I / NV][I % NV] = fmadd(V(a[I / NV]), bv[I % NV], acc[I / NV][I % NV])), ...);
+  }(std::make_integer_sequence<int, MR * NV>{});
+}
+
+/// The end of a tile's product: acc merged into the MR x NR tile at c (row stride ldc) as st
+/// says. row_bias / col_bias point at this tile's entries (or are null). With Partial, only
+/// the first n columns of C (and col_bias) are read and written, through masked loads and
+/// stores (has_partial_vectors).
+template <class T, int MR, bool Partial = false>
+[[gnu::always_inline]] inline void merge_tile(const simd<T> (&acc)[MR][gemm_traits<T>::NV], T* c, int ldc,
+                                              const TileStore<T>& st, const T* row_bias, const T* col_bias,
+                                              [[maybe_unused]] int n = 0) {
+  using Tr = gemm_traits<T>;
+  using V = simd<T>;
+  constexpr int NV = Tr::NV, L = Tr::L;
   const V valpha(st.alpha), vbeta(st.beta);
   [&]<int... I>(std::integer_sequence<int, I...>) __attribute__((always_inline)) {
     (
@@ -250,6 +261,23 @@ template <class T, int MR, bool Partial = false>
         }(),
         ...);
   }(std::make_integer_sequence<int, MR * NV>{});
+}
+
+/// The register-blocked kernel: acc = Apanel (MR x kc) * Bpanel (kc x NR), then merged into
+/// the MR x NR tile at c as merge_tile says.
+template <class T, int MR, bool Partial = false>
+[[gnu::always_inline]] inline void micro_kernel(int kc, const T* __restrict a, const T* __restrict b, T* c, int ldc,
+                         const TileStore<T>& st, const T* row_bias, const T* col_bias, [[maybe_unused]] int n = 0) {
+  constexpr int NR = gemm_traits<T>::NR;
+  simd<T> acc[MR][gemm_traits<T>::NV];
+  start_tile<T, MR>(acc, c, ldc, st);
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; ++k) {
+    rank1_update<T, MR>(acc, a, b);
+    a += MR;
+    b += NR;
+  }
+  merge_tile<T, MR, Partial>(acc, c, ldc, st, row_bias, col_bias, n);
 }
 
 /// micro_kernel on a tile that C cuts short (m < MR rows or n < NR columns): runs on a

@@ -11,6 +11,7 @@
 #include "ganad/core/tensor.hpp"
 #include "ganad/kernels/conv.hpp"
 #include "ganad/kernels/gemm.hpp"
+#include "ganad/kernels/indirect_lower.hpp"
 #include "ganad/kernels/phased_raise.hpp"
 
 namespace ganad {
@@ -165,6 +166,18 @@ class ConvEngine {
   void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out,
                const T* a, int m_dw, T* dw) {
     if (!out && !dw) return;
+    if (out && indirect(batch, m)) {
+      const int k = g_.col_rows();
+      packed_w_.pack(tw, m, k, w, tw == kernels::Trans::no ? k : m);
+      if constexpr (std::is_same_v<T, float>) {
+        constexpr int lanes = kernels::IndirectLower::samples;
+        for (int n0 = 0; n0 < batch; n0 += lanes)
+          indirect_.run(packed_w_, std::min(lanes, batch - n0), image + image_offset(n0),
+                        out + std::size_t(n0) * m * g_.out_size(), row_bias);
+      }
+      if (dw) lowered_side(batch, image, nullptr, tw, 0, nullptr, nullptr, channel_major(1, batch, m_dw, a), m_dw, dw);
+      return;
+    }
     const T* a_side = dw && !per_sample_ ? channel_major(1, batch, m_dw, a) : a;
     T* out_side = out && !per_sample_ ? scratch(0, std::size_t(batch) * m * g_.out_size()) : out;
     lowered_side(batch, image, w, tw, m, row_bias, out_side, a_side, m_dw, dw);
@@ -245,6 +258,23 @@ class ConvEngine {
       return phased_.usable();
     }
   }
+  /// Whether the lowered product goes through kernels::IndirectLower (the same bits, no
+  /// columns, no products with taps in the padding): float, not per sample, and at least 85%
+  /// of its passes' lanes (one per sample) in use.
+  bool indirect(int batch, int m) {
+    if constexpr (!std::is_same_v<T, float>) {
+      return false;
+    } else {
+      constexpr int lanes = kernels::IndirectLower::samples;
+      const int passes = (batch + lanes - 1) / lanes;
+      if (per_sample_ || batch < 0.85 * passes * lanes) return false;
+      if (indirect_m_ != m) {  // once per layer: m is the layer's channel count
+        indirect_ = kernels::IndirectLower(g_, m);
+        indirect_m_ = m;
+      }
+      return indirect_.usable();
+    }
+  }
   /// raised_product through phased_, `in` in NCHW (batch x m x OH*OW).
   void phased_raise(int batch, const T* w, int m, const T* in, T* image, const T* channel_bias) {
     if constexpr (std::is_same_v<T, float>) {
@@ -291,6 +321,8 @@ class ConvEngine {
   aligned_vector<float> phases_;  // implicit_'s phases of a chunk
   kernels::PhasedRaise phased_;
   int phased_m_ = 0;  // the m phased_ was built for (0: not yet)
+  kernels::IndirectLower indirect_;
+  int indirect_m_ = 0;  // the m indirect_ was built for (0: not yet)
   bool per_sample_ = false;
   aligned_vector<T> cols_;
   aligned_vector<T> scratch_[3];  // 0: channel-major out/in, 1: channel-major a, 2: dw^T
