@@ -119,6 +119,20 @@ void check_indirect(int channels, int height, int width, int kernel, int stride,
   }
 }
 
+// The geometry sweep both products take: strides 1-3, kernels 1-8, pads 0 to K - 1 (every
+// other), symmetric or one more at the bottom/right, three sizes. f(case number, stride,
+// kernel, pad, extra, height, width); returns the number of cases.
+template <class F>
+int for_each_sweep_geometry(F&& f) {
+  int cases = 0;
+  for (int stride : {1, 2, 3})
+    for (int kernel : {1, 2, 3, 4, 5, 7, 8})
+      for (int pad = 0; pad < kernel; pad += 2)
+        for (int extra : {0, 1})
+          for (auto [h, w] : {std::pair{5, 5}, std::pair{7, 9}, std::pair{14, 13}}) f(cases++, stride, kernel, pad, extra, h, w);
+  return cases;
+}
+
 }  // namespace
 
 TEST_CASE("IndirectLower gives the bits of im2col + GEMM", "[kernel][conv][parity]") {
@@ -136,17 +150,10 @@ TEST_CASE("IndirectLower gives the bits of im2col + GEMM", "[kernel][conv][parit
   // Odd sizes, kernels 1-8, strides 1-3, symmetric and asymmetric padding (a bottom pad of
   // K leaves output rows with no tap at all), channels that put k blocks' edges inside a
   // channel's taps, m that leaves partial row tiles or takes the 7-row tile (49).
-  int cases = 0;
-  for (int stride : {1, 2, 3})
-    for (int kernel : {1, 2, 3, 4, 5, 7, 8})
-      for (int pad = 0; pad < kernel; pad += 2)
-        for (int extra : {0, 1})
-          for (auto [h, w] : {std::pair{5, 5}, std::pair{7, 9}, std::pair{14, 13}}) {
-            const int ms[] = {2, 7, 13, 49, 33};
-            check_indirect(3 + 7 * (cases % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra, ms[cases % 5],
-                           1 << (cases % 4));
-            ++cases;
-          }
+  const int cases = for_each_sweep_geometry([](int n, int stride, int kernel, int pad, int extra, int h, int w) {
+    const int ms[] = {2, 7, 13, 49, 33};
+    check_indirect(3 + 7 * (n % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra, ms[n % 5], 1 << (n % 4));
+  });
   CHECK(cases > 200);
   check_indirect(9, 9, 11, 3, 2, 1, 0, 1, 2, 24, every_run, kernels::Trans::yes);  // op(w) = w^T
   check_indirect(300, 6, 5, 3, 1, 1, 1, 1, 1, 170);  // 11 k blocks, rows past the first MC block
@@ -183,16 +190,10 @@ TEST_CASE("PhasedRaise gives the bits of GEMM + col2im", "[kernel][conv][parity]
   set_num_threads(1);
   // Odd sizes, kernels 1-8, strides 1-3, symmetric and asymmetric padding ('same' pads the
   // bottom/right more), channels that leave a partial row tile, m from 1 to the k block.
-  int cases = 0;
-  for (int stride : {1, 2, 3})
-    for (int kernel : {1, 2, 3, 4, 5, 7, 8})
-      for (int pad = 0; pad < kernel; pad += 2)
-        for (int extra : {0, 1})
-          for (auto [h, w] : {std::pair{5, 5}, std::pair{7, 9}, std::pair{14, 13}}) {
-            check_phased(3 + 7 * (cases % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra,
-                         (cases % 4 == 0) ? 1 : 5 + cases % 29, 1 << ((cases + cases / 4) % 4));
-            ++cases;
-          }
+  const int cases = for_each_sweep_geometry([](int n, int stride, int kernel, int pad, int extra, int h, int w) {
+    check_phased(3 + 7 * (n % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra, n % 4 == 0 ? 1 : 5 + n % 29,
+                 1 << ((n + n / 4) % 4));
+  });
   CHECK(cases > 200);
   check_phased(17, 6, 6, 3, 2, 1, 1, 1, 1, 256);  // m at the k block
 }
