@@ -592,4 +592,16 @@ void from_channel_major(int batch, int channels, int spatial, const T* cm, T* nc
   });
 }
 
+/// x[p * x_stride + r * lanes + n] = src[(n * rows + r) * positions + p] for n < nb <= lanes:
+/// nb samples of rows x positions each, transposed to [position][row][sample], the layout
+/// PhasedRaise and IndirectLower read, where one pass's samples fill a column tile's lanes.
+/// x_stride >= rows * lanes (they pad it so positions do not share an L1 set).
+inline void to_batch_minor(int nb, int rows, int positions, const float* src, int lanes, float* x,
+                           std::size_t x_stride) {
+  const std::size_t sample = std::size_t(rows) * positions;
+  parallel_for(rows, double(nb) * rows * positions, [&](std::ptrdiff_t r) {
+    transpose_block(src + std::size_t(r) * positions, sample, nb, positions, x + std::size_t(r) * lanes, x_stride);
+  });
+}
+
 }  // namespace ganad::kernels

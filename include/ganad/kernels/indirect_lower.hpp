@@ -83,11 +83,7 @@ class IndirectLower {
   void run(const PackedA<float>& a, int nb, const float* image, float* out, const float* row_bias) {
     const int C = g_.channels, hw = g_.image_size(), ohw = g_.out_size(), m = m_;
     if (row_bias) std::copy_n(row_bias, m, bias_.data());
-    // image -> x_[position][channel][sample]
-    parallel_for(C, double(nb) * C * hw, [&](std::ptrdiff_t c) {
-      transpose_block(image + std::size_t(c) * hw, std::size_t(C) * hw, nb, hw, x_.data() + std::size_t(c) * samples,
-                      x_stride_);
-    });
+    to_batch_minor(nb, C, hw, image, samples, x_.data(), x_stride_);  // x_[position][channel][sample]
     if (a.short_rows()) products<Tr::MR_short>(a, row_bias != nullptr);
     else products<Tr::MR>(a, row_bias != nullptr);
     // c_[row][pixel][sample] -> out[sample][row][pixel]

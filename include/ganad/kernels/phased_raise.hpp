@@ -104,12 +104,8 @@ class PhasedRaise {
   /// pack_weights: in is nb x m x OH*OW and image nb x C x H x W.
   void run(int nb, const float* in, float* image, const float* bias) {
     const int ohw = g_.out_size(), m = m_, C = g_.channels, MR = Tr::MR;
-    const std::size_t in_sample = std::size_t(m) * ohw;
     if (bias) std::copy_n(bias, C, bias_.data());
-    // in -> x_[position][channel][sample]
-    parallel_for(m, double(nb) * m * ohw, [&](std::ptrdiff_t i) {
-      transpose_block(in + std::size_t(i) * ohw, in_sample, nb, ohw, x_.data() + std::size_t(i) * samples, x_stride_);
-    });
+    to_batch_minor(nb, m, ohw, in, samples, x_.data(), x_stride_);  // x_[position][channel][sample]
     parallel_for(std::ptrdiff_t(tiles_.size()), 2.0 * samples * C * m * double(tiles_.size()), [&](std::ptrdiff_t k) {
       const Phase& p = phases_[std::size_t(tiles_[std::size_t(k)].phase)];
       const int tile = tiles_[std::size_t(k)].tile, q = tile / p.cols, r = tile % p.cols;

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <optional>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "support/random.hpp"
@@ -38,17 +41,32 @@ bool runs(int variants, int batch, bool bias) {
   return variants & (batch < 32 ? (bias ? partial_bias : partial_plain) : (bias ? full_bias : full_plain));
 }
 
+// A C x H x W image under a K x K, stride S convolution with these pads, or nothing when no
+// output pixel fits.
+std::optional<kernels::ConvGeometry> padded_geometry(int channels, int height, int width, int kernel, int stride,
+                                                     int pad_top, int pad_left, int pad_bottom, int pad_right) {
+  const int out_h = (height + pad_top + pad_bottom - kernel) / stride + 1;
+  const int out_w = (width + pad_left + pad_right - kernel) / stride + 1;
+  if (out_h < 1 || out_w < 1) return std::nullopt;
+  return kernels::ConvGeometry{channels, height, width, kernel, stride, pad_top, pad_left, out_h, out_w};
+}
+
+std::string describe(const kernels::ConvGeometry& g, int m) {
+  std::ostringstream text;
+  text << "C " << g.channels << " H " << g.height << " W " << g.width << " K " << g.kernel << " S " << g.stride
+       << " pads " << g.pad_top << "," << g.pad_left << " out " << g.out_height << "x" << g.out_width << " m " << m;
+  return text.str();
+}
+
 // One geometry: PhasedRaise against channel-major + GEMM + col2im (the engine's other path),
 // bit for bit, on a partial and a full pass, with and without bias. Guards around the images
 // catch a stray store.
 void check_phased(int channels, int height, int width, int kernel, int stride, int pad_top, int pad_left, int pad_bottom,
                   int pad_right, int m, int variants = every_run) {
-  const int out_h = (height + pad_top + pad_bottom - kernel) / stride + 1;
-  const int out_w = (width + pad_left + pad_right - kernel) / stride + 1;
-  if (out_h < 1 || out_w < 1) return;
-  const kernels::ConvGeometry g{channels, height, width, kernel, stride, pad_top, pad_left, out_h, out_w};
-  INFO("C " << channels << " H " << height << " W " << width << " K " << kernel << " S " << stride << " pads " << pad_top
-            << "," << pad_left << "," << pad_bottom << "," << pad_right << " m " << m);
+  const auto geometry = padded_geometry(channels, height, width, kernel, stride, pad_top, pad_left, pad_bottom, pad_right);
+  if (!geometry) return;
+  const kernels::ConvGeometry& g = *geometry;
+  INFO(describe(g, m));
   kernels::PhasedRaise phased(g, m);
   REQUIRE(phased.usable());
   const auto tables = kernels::conv_tables(g);
@@ -84,12 +102,10 @@ void check_phased(int channels, int height, int width, int kernel, int stride, i
 void check_indirect(int channels, int height, int width, int kernel, int stride, int pad_top, int pad_left,
                     int pad_bottom, int pad_right, int m, int variants = every_run,
                     kernels::Trans tw = kernels::Trans::no) {
-  const int out_h = (height + pad_top + pad_bottom - kernel) / stride + 1;
-  const int out_w = (width + pad_left + pad_right - kernel) / stride + 1;
-  if (out_h < 1 || out_w < 1) return;
-  const kernels::ConvGeometry g{channels, height, width, kernel, stride, pad_top, pad_left, out_h, out_w};
-  INFO("C " << channels << " H " << height << " W " << width << " K " << kernel << " S " << stride << " pads " << pad_top
-            << "," << pad_left << "," << pad_bottom << "," << pad_right << " m " << m);
+  const auto geometry = padded_geometry(channels, height, width, kernel, stride, pad_top, pad_left, pad_bottom, pad_right);
+  if (!geometry) return;
+  const kernels::ConvGeometry& g = *geometry;
+  INFO(describe(g, m));
   kernels::IndirectLower indirect(g, m);
   REQUIRE(indirect.usable());
   const auto tables = kernels::conv_tables(g);
