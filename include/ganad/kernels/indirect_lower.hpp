@@ -119,8 +119,9 @@ class IndirectLower {
         for (int ic = 0; ic < m; ic += Tr::MC) {
           const float* panels = a.block(ic, pc);
           for (int ir = 0; ir < std::min(Tr::MC, m - ic); ir += MR)
-            tile<MR>(count, rows, panels + std::size_t(ir) * kc, x_.data(), px.origin, c_.data() + std::size_t(ic + ir) * ldc + p * samples,
-                     ldc, st, bias ? bias_.data() + ic + ir : nullptr);
+            tile<MR>(count, rows, panels + std::size_t(ir) * kc, x_.data(), px.origin,
+                     c_.data() + std::size_t(ic + ir) * ldc + p * samples, ldc, st,
+                     bias ? bias_.data() + ic + ir : nullptr);
         }
       });
     }
