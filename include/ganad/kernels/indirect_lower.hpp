@@ -38,7 +38,7 @@ class IndirectLower {
   /// g: the convolution (image C x H x W, columns OH x OW); m: rows of op(w) (output rows).
   IndirectLower(const ConvGeometry& g, int m) : g_(g), m_(m) {
     const int K = g.kernel, KK = K * K, depth = g.col_rows();
-    x_stride_ = std::size_t(g.channels) * samples + samples;
+    x_stride_ = batch_minor_stride(g.channels, samples);
     // Table offsets are ints: reaching K rows and columns past the image must fit.
     usable_ = m >= 2 && depth >= 1 &&
               double(g.height + g.pad_top + K) * double(g.width + g.pad_left + K) * double(x_stride_) < 2147483647.0;

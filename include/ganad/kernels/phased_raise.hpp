@@ -70,9 +70,7 @@ class PhasedRaise {
     plane_floats_ += 16;
     a_.assign(a_floats, 0.f);
     c_.assign(c_floats, 0.f);
-    // Positions 32 floats more than their m x samples apart: at m = 256 they were 32 KiB
-    // apart, all in one L1 set, and the transpose writing them ran 2.3 times slower.
-    x_stride_ = std::size_t(m) * samples + samples;
+    x_stride_ = batch_minor_stride(m, samples);
     x_.assign(std::size_t(g.out_size()) * x_stride_, 0.f);
     bias_.assign(std::size_t(row_tiles_) * Tr::MR, 0.f);
   }

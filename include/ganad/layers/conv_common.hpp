@@ -165,19 +165,11 @@ class ConvEngine {
 
   void lowered(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out,
                const T* a, int m_dw, T* dw) {
-    if (!out && !dw) return;
     if (out && indirect(batch, m)) {
-      const int k = g_.col_rows();
-      packed_w_.pack(tw, m, k, w, tw == kernels::Trans::no ? k : m);
-      if constexpr (std::is_same_v<T, float>) {
-        constexpr int lanes = kernels::IndirectLower::samples;
-        for (int n0 = 0; n0 < batch; n0 += lanes)
-          indirect_.run(packed_w_, std::min(lanes, batch - n0), image + image_offset(n0),
-                        out + std::size_t(n0) * m * g_.out_size(), row_bias);
-      }
-      if (dw) lowered_side(batch, image, nullptr, tw, 0, nullptr, nullptr, channel_major(1, batch, m_dw, a), m_dw, dw);
-      return;
+      indirect_lower(batch, image, w, tw, m, row_bias, out);
+      out = nullptr;  // the weight gradient, if asked for, as below on its own
     }
+    if (!out && !dw) return;
     const T* a_side = dw && !per_sample_ ? channel_major(1, batch, m_dw, a) : a;
     T* out_side = out && !per_sample_ ? scratch(0, std::size_t(batch) * m * g_.out_size()) : out;
     lowered_side(batch, image, w, tw, m, row_bias, out_side, a_side, m_dw, dw);
@@ -248,9 +240,7 @@ class ConvEngine {
     if constexpr (!std::is_same_v<T, float>) {
       return false;
     } else {
-      constexpr int lanes = kernels::PhasedRaise::samples;
-      const int passes = (batch + lanes - 1) / lanes;
-      if (per_sample_ || tw != kernels::Trans::yes || g_.channels < 16 || batch < 0.85 * passes * lanes) return false;
+      if (per_sample_ || tw != kernels::Trans::yes || g_.channels < 16 || !fills_passes(batch)) return false;
       if (phased_m_ != m) {  // once per layer: m is the layer's channel count
         phased_ = kernels::PhasedRaise(g_, m);
         phased_m_ = m;
@@ -265,14 +255,30 @@ class ConvEngine {
     if constexpr (!std::is_same_v<T, float>) {
       return false;
     } else {
-      constexpr int lanes = kernels::IndirectLower::samples;
-      const int passes = (batch + lanes - 1) / lanes;
-      if (per_sample_ || batch < 0.85 * passes * lanes) return false;
+      if (per_sample_ || !fills_passes(batch)) return false;
       if (indirect_m_ != m) {  // once per layer: m is the layer's channel count
         indirect_ = kernels::IndirectLower(g_, m);
         indirect_m_ = m;
       }
       return indirect_.usable();
+    }
+  }
+  /// Whether a batch uses at least 85% of the lanes of the batch-minor kernels' passes (one
+  /// sample per lane of a column tile; PhasedRaise and IndirectLower alike).
+  static bool fills_passes(int batch) {
+    constexpr int lanes = kernels::gemm_traits<float>::NR;
+    const int passes = (batch + lanes - 1) / lanes;
+    return batch >= 0.85 * passes * lanes;
+  }
+  /// lowered_product through indirect_, image and out in NCHW.
+  void indirect_lower(int batch, const T* image, const T* w, kernels::Trans tw, int m, const T* row_bias, T* out) {
+    if constexpr (std::is_same_v<T, float>) {
+      constexpr int lanes = kernels::IndirectLower::samples;
+      const int k = g_.col_rows();
+      packed_w_.pack(tw, m, k, w, tw == kernels::Trans::no ? k : m);
+      for (int n0 = 0; n0 < batch; n0 += lanes)
+        indirect_.run(packed_w_, std::min(lanes, batch - n0), image + image_offset(n0),
+                      out + std::size_t(n0) * m * g_.out_size(), row_bias);
     }
   }
   /// raised_product through phased_, `in` in NCHW (batch x m x OH*OW).
