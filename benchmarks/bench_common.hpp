@@ -9,7 +9,7 @@
 #include <string>
 
 #include <ganad/ganad.hpp>
-#include <ganad/kernels/peak.hpp>
+#include "peak.hpp"
 
 namespace ganad::bench {
 

@@ -47,6 +47,7 @@ struct Options {
   std::string scorers = "discriminator,logit,feature,knn,reconstruction,combined";
   std::string out_dir = "out/mnist";
   std::string load;  // model file: score without training
+  bool scorers_trained_d = false;  // feature, knn, reconstruction read D's last weights, not the averaged D
   int limit_train = 0;  // use at most this many normal training images (0: all)
   int limit_test = 0;
   bool quiet = false;
@@ -70,6 +71,8 @@ inline std::string usage() {
   --limit-train N       use at most N normal training images
   --limit-test N        score at most N test images
   --load FILE           load a model saved by an earlier run and only score
+  --scorers-trained-d   feature, knn and reconstruction read the trained D's last weights
+                        (default: the averaged D, as the discriminator score does)
   --quick               a short run: 1 epoch on 4096 images, 1 encoder epoch, 2000 test images
   --quiet               no progress output
 )";
@@ -125,6 +128,7 @@ inline Options parse_args(int argc, char** argv) {
     else if (a == "--scorers") o.scorers = value(i);
     else if (a == "--out") o.out_dir = value(i);
     else if (a == "--load") o.load = value(i);
+    else if (a == "--scorers-trained-d") o.scorers_trained_d = true;
     else if (a == "--limit-train") o.limit_train = int(number(i));
     else if (a == "--limit-test") o.limit_test = int(number(i));
     else if (a == "--quiet") o.quiet = true;
@@ -179,9 +183,10 @@ inline std::string find_file(const std::string& dir, const std::string& stem) {
 
 /// Pixels 0..255 -> [-1, 1], the generator's tanh range.
 inline RowMatrix<float> to_float(const idx::Images& im, const std::vector<int>& rows) {
-  RowMatrix<float> m(Eigen::Index(rows.size()), 784);
+  constexpr auto P = Eigen::Index(Image::size);
+  RowMatrix<float> m(Eigen::Index(rows.size()), P);
   for (std::size_t r = 0; r < rows.size(); ++r)
-    for (int j = 0; j < 784; ++j) m(Eigen::Index(r), j) = float(im.pixels[std::size_t(rows[r]) * 784 + std::size_t(j)]) / 127.5f - 1.f;
+    for (Eigen::Index j = 0; j < P; ++j) m(Eigen::Index(r), j) = float(im.pixels[std::size_t(rows[r]) * std::size_t(P) + std::size_t(j)]) / 127.5f - 1.f;
   return m;
 }
 
@@ -289,6 +294,7 @@ template <class Generator>
 std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   using DcGan = Gan<Generator, Discriminator>;
   using Reconstruction = score::Reconstruction<DcGan>;
+  static_assert(Image::size == 28 * 28, "the example reads 28 x 28 MNIST images");
   const auto t_start = std::chrono::steady_clock::now();
   if (o.threads > 0) set_num_threads(o.threads);
   Progress progress(o.quiet);
@@ -348,15 +354,17 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
                std::to_string(anomalies) + " anomalies)");
 
   DcGan gan({.seed = o.seed, .real_label = o.real_label, .discriminator_averaging = o.d_averaging});
-  Reconstruction rec({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1});
-  const ConstBatchView<float, Image> train_view{x_train.data(), int(x_train.rows())};
+  const bool averaged = !o.scorers_trained_d;
+  // The model file is the reconstruction detector: the GAN, the encoder and its threshold.
+  Detector rec{gan, Reconstruction({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1, .averaged = averaged})};
+  const bool want_rec = wanted.count("reconstruction") || wanted.count("combined");
   const std::string model_path = o.out_dir + "/model.ganad";
   std::vector<double> epoch_d_auroc, epoch_last_d_auroc;  // averaged D, D's last weights
   if (!o.load.empty()) {
-    load(bundle(gan, rec), o.load);
+    load(rec, o.load);
     progress.say("loaded " + o.load + " (" + std::to_string(gan.steps()) + " training steps)");
   } else {
-    gan.fit(train_view, {.epochs = o.epochs, .batch = o.batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) {
+    gan.fit(x_train, {.epochs = o.epochs, .batch = o.batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) {
       progress.gan(p);
       if (!p.epoch_end) return;
       char name[64];
@@ -365,11 +373,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
       // 1 - D(x) on the test set after every epoch, with the averaged D (what the discriminator
       // scorer uses) and with D's last weights: how much each moves from one epoch to the next
       // (reported only; nothing is chosen by it).
-      const auto test_auroc = [&](auto& d) {
-        const auto scores = d.anomaly_score(x_test);
-        return metrics::auroc<float>(std::span<const float>(scores.data(), std::size_t(scores.size())), y_test);
-      };
-      const double d_auroc = test_auroc(gan.averaged_discriminator()), last_auroc = test_auroc(gan.discriminator());
+      const double d_auroc = metrics::auroc(gan.averaged_discriminator().anomaly_score(x_test), y_test);
+      const double last_auroc = metrics::auroc(gan.discriminator().anomaly_score(x_test), y_test);
       epoch_d_auroc.push_back(d_auroc);
       epoch_last_d_auroc.push_back(last_auroc);
       progress.say("  1 - D(x) test AUROC after epoch " + std::to_string(p.epoch) + ": " + fmt(d_auroc, 3) + " (averaged D; " +
@@ -379,72 +384,73 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
           << ",\"seconds\":" << p.seconds << ",\"discriminator_test_auroc\":" << d_auroc
           << ",\"last_weights_discriminator_test_auroc\":" << last_auroc << "}\n";
     });
-    if (wanted.count("reconstruction") || wanted.count("combined"))
-      rec.fit(gan, train_view, [&](const score::EncoderProgress& p) {
+    if (want_rec) {
+      rec.scorer().fit(gan, x_train, [&](const score::EncoderProgress& p) {
         progress.encoder(p);
         log << "{\"event\":\"encoder_epoch\",\"epoch\":" << p.epoch << ",\"loss\":" << p.loss << ",\"seconds\":" << p.seconds << "}\n";
       });
-    save(bundle(gan, rec), model_path);
+      rec.calibrate(x_calib, {.false_positive_rate = 0.05});
+    }
+    save(rec, model_path);
     progress.say("model saved to " + model_path);
   }
 
-  // Scores of the calibration normals and of the test set, per scorer.
-  std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> raw;  // name -> (calib, test)
-  auto collect = [&](const std::string& name, auto scorer) {
-    Detector det{gan, std::move(scorer)};
-    // Fit on the normal training images; the training scores Detector::fit would also compute
-    // are not needed here (for kNN they would be a product of the training set with itself).
-    if constexpr (detail::FittableScorer<decltype(scorer), DcGan>) det.scorer().fit(gan, train_view);
-    const auto c = det.scores(x_calib);
-    const auto t = det.scores(x_test);
-    raw[name] = {std::vector<float>(c.data(), c.data() + c.size()), std::vector<float>(t.data(), t.data() + t.size())};
+  // Every scorer through a Detector: fitted on the normal training images, threshold at 5%
+  // FPR on the held-out normals, scores of the test set.
+  struct Scored {
+    double threshold;
+    std::vector<float> test;
   };
-  if (wanted.count("discriminator")) collect("discriminator", score::Discriminator{});
-  if (wanted.count("logit") || wanted.count("combined")) collect("logit", score::Discriminator{.raw = true});
-  if (wanted.count("feature") || wanted.count("combined")) collect("feature", score::FeatureMatching{});
-  if (wanted.count("knn")) collect("knn", score::NearestNeighbours{});
-  if (wanted.count("reconstruction") || wanted.count("combined")) {
-    std::vector<float> c(std::size_t(x_calib.rows())), t(std::size_t(x_test.rows()));
-    Batch<float, Image> staging;
-    detail::scan_in_chunks(detail::rows_of<float, Image>(RowsRef<float>(x_calib), "calibration"), staging, "score",
-                           [&](auto chunk, int r0) { rec.score(gan, chunk, std::span(c).subspan(std::size_t(r0), std::size_t(chunk.batch))); });
-    detail::scan_in_chunks(detail::rows_of<float, Image>(RowsRef<float>(x_test), "test"), staging, "score",
-                           [&](auto chunk, int r0) { rec.score(gan, chunk, std::span(t).subspan(std::size_t(r0), std::size_t(chunk.batch))); });
-    raw["reconstruction"] = {c, t};
+  std::map<std::string, Scored> raw;
+  auto collect = [&](const std::string& name, auto& det, bool fit) {
+    if (fit) det.fit(x_train);
+    det.calibrate(x_calib, {.false_positive_rate = 0.05});
+    const auto t = det.decision_function(x_test);
+    raw[name] = {det.threshold(), std::vector<float>(t.data(), t.data() + t.size())};
+  };
+  const score::Discriminator logit({.output = DiscriminatorOutput::negative_logit});
+  score::FeatureMatching feature({.averaged = averaged});
+  if (wanted.count("discriminator")) {
+    Detector det{gan, score::Discriminator()};
+    collect("discriminator", det, false);
   }
-  if (wanted.count("combined")) {  // mean of z-scores, standardised on the calibration normals
-    std::vector<float> c(raw["logit"].first.size(), 0.f), t(raw["logit"].second.size(), 0.f);
-    for (const std::string name : {"logit", "feature", "reconstruction"}) {
-      const auto& [sc, st] = raw[name];
-      double m = 0, m2 = 0;
-      for (float v : sc) m += v, m2 += double(v) * v;
-      m /= double(sc.size());
-      const double sd = std::sqrt(std::max(m2 / double(sc.size()) - m * m, 1e-24));
-      for (std::size_t i = 0; i < c.size(); ++i) c[i] += float((sc[i] - m) / sd / 3);
-      for (std::size_t i = 0; i < t.size(); ++i) t[i] += float((st[i] - m) / sd / 3);
-    }
-    raw["combined"] = {c, t};
+  if (wanted.count("logit")) {
+    Detector det{gan, logit};
+    collect("logit", det, false);
+  }
+  if (wanted.count("feature") || wanted.count("combined")) {
+    Detector det{gan, feature};
+    collect("feature", det, true);
+    feature = det.scorer();
+  }
+  if (wanted.count("knn")) {
+    Detector det{gan, score::NearestNeighbours({.averaged = averaged})};
+    collect("knn", det, true);
+  }
+  if (want_rec) collect("reconstruction", rec, false);
+  if (wanted.count("combined")) {  // mean of the three z-scores, standardised on the held-out normals
+    Detector det{gan, score::Weighted(logit, feature, rec.scorer())};
+    det.scorer().standardize_on(gan, x_calib);
+    collect("combined", det, false);
   }
 
   std::vector<ScorerResult> results;
   std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>> curves;
   for (const std::string name : {"discriminator", "logit", "feature", "knn", "reconstruction", "combined"}) {
     if (!wanted.count(name)) continue;
-    auto& [calib, scores] = raw[name];
+    const auto& scores = raw[name].test;
     ScorerResult r;
     r.name = name;
-    r.auroc = metrics::auroc<float>(scores, y_test);
-    r.auprc = metrics::average_precision<float>(scores, y_test);
-    r.tpr_at_5 = metrics::tpr_at_fpr<float>(scores, y_test, 0.05);
-    std::vector<float> sorted = calib;
-    std::sort(sorted.begin(), sorted.end());
-    r.threshold = sorted[sorted.size() - 1 - std::min(sorted.size() - 1, std::size_t(std::floor(0.05 * double(sorted.size()))))];
-    r.test_fpr = metrics::confusion_at<float>(scores, y_test, r.threshold).false_positive_rate();
+    r.auroc = metrics::auroc(scores, y_test);
+    r.auprc = metrics::average_precision(scores, y_test);
+    r.tpr_at_5 = metrics::tpr_at_fpr(scores, y_test, 0.05);
+    r.threshold = raw[name].threshold;
+    r.test_fpr = metrics::confusion_at(scores, y_test, r.threshold).false_positive_rate();
     std::map<int, std::pair<double, int>> by;
     for (std::size_t i = 0; i < scores.size(); ++i) by[digit_test[i]].first += scores[i], by[digit_test[i]].second += 1;
     for (auto& [d, v] : by) r.mean_by_class[d] = v.first / v.second;
     r.test_scores = scores;
-    const auto roc = metrics::roc_curve<float>(scores, y_test);
+    const auto roc = metrics::roc_curve(scores, y_test);
     std::ofstream csv(o.out_dir + "/roc_" + name + ".csv");
     csv << "threshold,fpr,tpr\n";
     for (const auto& p : roc) csv << p.threshold << "," << p.fpr << "," << p.tpr << "\n";
@@ -465,28 +471,26 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
       std::vector<std::string> captions;
       for (int k = 0; k < 32 && k < int(order.size()); ++k) {
         const int i = most ? order[std::size_t(k)] : order[order.size() - 1 - std::size_t(k)];
-        tiles.insert(tiles.end(), x_test.row(i).data(), x_test.row(i).data() + 784);
+        tiles.insert(tiles.end(), x_test.row(i).data(), x_test.row(i).data() + Image::size);
         captions.push_back(std::to_string(digit_test[std::size_t(i)]) + " " + fmt(best->test_scores[std::size_t(i)], 2));
       }
       pictures::image_grid(o.out_dir + (most ? "/most_anomalous.png" : "/most_normal.png"), tiles.data(), int(captions.size()), 8, 2, captions);
     }
   }
-  if (wanted.count("reconstruction") || wanted.count("combined")) {
+  if (want_rec) {
     std::vector<int> picks;
     for (std::size_t i = 0; i < y_test.size() && picks.size() < 8; ++i)
       if (y_test[i]) picks.push_back(int(i));
-    RowMatrix<float> x(Eigen::Index(picks.size()), 784);
+    RowMatrix<float> x(Eigen::Index(picks.size()), Eigen::Index(Image::size));
     for (std::size_t k = 0; k < picks.size(); ++k) x.row(Eigen::Index(k)) = x_test.row(picks[k]);
-    const auto recon = rec.reconstruct(gan, {x.data(), int(x.rows())});
-    std::vector<float> tiles;
-    for (std::size_t k = 0; k < picks.size(); ++k) {
-      const float* in = x.row(Eigen::Index(k)).data();
-      const float* out = recon.data + k * 784;
-      tiles.insert(tiles.end(), in, in + 784);
-      tiles.insert(tiles.end(), out, out + 784);
-      for (int j = 0; j < 784; ++j) tiles.push_back(std::abs(in[j] - out[j]) - 1.f);  // |x - G(E(x))| in [0, 2] -> [-1, 1]
+    const RowMatrix<float> back = rec.scorer().reconstruct(gan, x), map = rec.scorer().anomaly_map(gan, x);
+    RowMatrix<float> tiles(3 * x.rows(), x.cols());
+    for (Eigen::Index k = 0; k < x.rows(); ++k) {
+      tiles.row(3 * k) = x.row(k);
+      tiles.row(3 * k + 1) = back.row(k);
+      tiles.row(3 * k + 2) = map.row(k).array() - 1.f;  // |x - G(E(x))| in [0, 2] -> [-1, 1]
     }
-    pictures::image_grid(o.out_dir + "/anomaly_maps.png", tiles.data(), int(tiles.size() / 784), 3, 3);
+    pictures::image_grid(o.out_dir + "/anomaly_maps.png", tiles.data(), int(tiles.rows()), 3, 3);
   }
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

@@ -117,16 +117,17 @@ class Canvas {
   std::vector<std::uint8_t> px_;
 };
 
-/// A grid of 28x28 images (values in [-1, 1]), `cols` per row, with an optional caption each.
+/// A grid of side x side grayscale images (values in [-1, 1]), `cols` per row, with an
+/// optional caption each.
 inline void image_grid(const std::string& path, const float* images, int count, int cols, int zoom = 2,
-                       const std::vector<std::string>& captions = {}) {
-  const int cell_h = 28 * zoom + (captions.empty() ? 2 : 14), cell_w = 28 * zoom + 2;
+                       const std::vector<std::string>& captions = {}, int side = 28) {
+  const int cell_h = side * zoom + (captions.empty() ? 2 : 14), cell_w = side * zoom + 2;
   const int rows = (count + cols - 1) / cols;
   Canvas c(cols * cell_w + 2, rows * cell_h + 2, grey);
   for (int i = 0; i < count; ++i) {
     const int x = 2 + (i % cols) * cell_w, y = 2 + (i / cols) * cell_h;
-    c.gray_tile(x, y, images + std::size_t(i) * 784, 28, 28, zoom);
-    if (!captions.empty()) c.text(x, y + 28 * zoom + 2, captions[std::size_t(i)], black, 2);
+    c.gray_tile(x, y, images + std::size_t(i) * std::size_t(side * side), side, side, zoom);
+    if (!captions.empty()) c.text(x, y + side * zoom + 2, captions[std::size_t(i)], black, 2);
   }
   c.save_png(path);
 }

@@ -1,11 +1,12 @@
-/// ganad's build configuration: version, run-time precondition checks, and the switches
-/// (OpenMP, SIMD architecture) that the kernels read. Included by every ganad header.
+/// ganad's build configuration: the version and GANAD_ASSERT, the internal precondition
+/// check. (The SIMD architecture comes from the compiler flags, read in kernels/simd.hpp;
+/// OpenMP from the compiler's -fopenmp, read in kernels/parallel.hpp.)
 #pragma once
 
 #define GANAD_VERSION_MAJOR 0
-#define GANAD_VERSION_MINOR 1
+#define GANAD_VERSION_MINOR 2
 #define GANAD_VERSION_PATCH 0
-#define GANAD_VERSION_STRING "0.1.0"
+#define GANAD_VERSION_STRING "0.2.0"
 
 #include <cstdio>
 #include <cstdlib>

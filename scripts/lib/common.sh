@@ -24,6 +24,3 @@ ensure_packages() {
 ensure_npm() {
   command -v npm >/dev/null || ensure_packages npm
 }
-
-# Release flags for our own builds: -O2 keeps CI quick; the benchmarks use -O3.
-GANAD_RELEASE_FLAGS="-O2 -DNDEBUG"

@@ -1,4 +1,4 @@
-// expect: Gan: the generator's output shape must be the discriminator's input shape
+// expect: Gan: the generator's output shape must equal the discriminator's input shape; the two shapes are the arguments of assert_gan_shapes
 #include <ganad/ganad.hpp>
 using namespace ganad;
 // The seed's generator: its last layer is a 7x7 'valid' transposed convolution (34x34 out).

@@ -19,6 +19,15 @@ struct ShapeError : Error {
 struct ValueError : Error {
   using Error::Error;
 };
+/// A scorer or detector was asked for scores or decisions before it was fitted (or, for
+/// decisions, before a threshold was set), as scikit-learn's NotFittedError.
+struct NotFittedError : Error {
+  using Error::Error;
+};
+/// Training stopped because its losses stopped being finite (the GAN diverged).
+struct TrainingError : Error {
+  using Error::Error;
+};
 /// A file could not be opened, read or written.
 struct IoError : Error {
   using Error::Error;

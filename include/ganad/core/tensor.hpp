@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <span>
@@ -35,6 +36,8 @@ inline std::atomic<std::size_t>& allocation_counter() {
 /// 64-byte aligned; from 2 MiB up aligned to 2 MiB and marked for transparent huge pages.
 inline void* aligned_allocate(std::size_t bytes) {
   if (bytes == 0) bytes = 1;
+  // Rounding up to 2 MiB must stay below the largest object size (g++ 12 -O3 checks it).
+  if (bytes > std::size_t(PTRDIFF_MAX) - huge_page) throw std::bad_alloc();
   const std::size_t align = bytes >= huge_page ? huge_page : cache_line;
   const std::size_t rounded = (bytes + align - 1) / align * align;
   void* p = std::aligned_alloc(align, rounded);
@@ -108,7 +111,7 @@ class Batch {
 
   void resize(int batch) {
     GANAD_ASSERT(batch >= 0, "Batch::resize: negative batch");
-    if (std::size_t(batch) * S::size > values_.size()) values_.resize(std::size_t(batch) * S::size);
+    if (batch > 0 && std::size_t(batch) * S::size > values_.size()) values_.resize(std::size_t(batch) * S::size);
     batch_ = batch;
   }
   [[nodiscard]] int batch() const { return batch_; }

@@ -6,13 +6,12 @@
 #include <cstddef>
 #include <span>
 #include <string>
-#include <vector>
 
 #include "ganad/core/error.hpp"
 #include "ganad/core/init.hpp"
 #include "ganad/core/shape.hpp"
 #include "ganad/core/tensor.hpp"
-#include "ganad/gan/input.hpp"
+#include "ganad/core/samples.hpp"
 #include "ganad/nn/loss.hpp"
 
 namespace ganad {
@@ -38,6 +37,13 @@ struct EvalScope {
 };
 }  // namespace detail
 
+/// What a discriminator pass returns per sample.
+enum class DiscriminatorOutput {
+  anomaly_score,   ///< 1 - D(x) = sigmoid(-logit), in (0, 1)
+  negative_logit,  ///< -logit: the same order, unbounded, no ties from float saturation
+  logit            ///< D's logit itself (higher = more like the training data)
+};
+
 /// Owns the discriminator network D (logits, no sigmoid) and scores inputs with it.
 /// Higher scores are less like the normal training data.
 template <class Net>
@@ -55,46 +61,34 @@ class AnomalyDiscriminator {
   [[nodiscard]] Net& net() { return net_; }
   [[nodiscard]] const Net& net() const { return net_; }
 
-  /// D's logits (eval mode), one per sample. @pre out.size() == x.batch.
-  void logits(ConstBatchView<T, in_shape> x, std::span<T> out) { run(detail::rows_of(x), out, Kind::logit); }
-  /// 1 - D(x) = sigmoid(-logit), in (0, 1). In float it saturates to 0 or 1 for inputs D is
-  /// sure of (many ties); negative_logit ranks the same without ties.
-  void anomaly_score(ConstBatchView<T, in_shape> x, std::span<T> out) { run(detail::rows_of(x), out, Kind::score); }
-  /// -logit: the same order as anomaly_score, unbounded, no saturation.
-  void negative_logit(ConstBatchView<T, in_shape> x, std::span<T> out) { run(detail::rows_of(x), out, Kind::neg_logit); }
+  /// 1 - D(x) = sigmoid(-logit) per row, in (0, 1). In float it saturates to 0 or 1 for
+  /// inputs D is sure of (many ties); negative_logit ranks the same without ties.
+  ScoreVector<T> anomaly_score(const Samples<T>& x) {
+    return run(x, DiscriminatorOutput::anomaly_score, "AnomalyDiscriminator::anomaly_score");
+  }
+  /// -logit per row: the same order as anomaly_score, unbounded, no saturation.
+  ScoreVector<T> negative_logit(const Samples<T>& x) {
+    return run(x, DiscriminatorOutput::negative_logit, "AnomalyDiscriminator::negative_logit");
+  }
+  /// D's logit per row.
+  ScoreVector<T> logits(const Samples<T>& x) { return run(x, DiscriminatorOutput::logit, "AnomalyDiscriminator::logits"); }
 
-  /// Eigen forms: one sample per row (C*H*W columns), one score per row.
-  ScoreVector<T> anomaly_score(const RowsRef<T>& x) { return run_rows(x, Kind::score, "anomaly_score"); }
-  ScoreVector<T> negative_logit(const RowsRef<T>& x) { return run_rows(x, Kind::neg_logit, "negative_logit"); }
-  ScoreVector<T> logits(const RowsRef<T>& x) { return run_rows(x, Kind::logit, "logits"); }
-  /// Flat-span form: whole samples one after another.
-  std::vector<T> anomaly_score(std::span<const T> x) {
-    const auto src = detail::rows_of<T, in_shape>(x, "anomaly_score");
-    std::vector<T> out(std::size_t(src.rows));
-    run(src, out, Kind::score);
-    return out;
+  /// The scorer-level form: one checked chunk in, one value per sample into out, in eval
+  /// mode, without allocating once this batch size has been seen. @pre out.size() == x.batch.
+  void score_batch(ConstBatchView<T, in_shape> x, DiscriminatorOutput what, std::span<T> out) {
+    GANAD_ASSERT(out.size() == std::size_t(x.batch), "AnomalyDiscriminator::score_batch: out must hold one value per sample");
+    detail::EvalScope<Net> eval(net_);
+    const auto logit = net_.forward(x);
+    for (int i = 0; i < x.batch; ++i) {
+      const T z = logit.data[i];
+      out[std::size_t(i)] = what == DiscriminatorOutput::logit ? z : what == DiscriminatorOutput::negative_logit ? -z : stable_sigmoid(-z);
+    }
   }
 
  private:
-  enum class Kind { logit, score, neg_logit };
-  ScoreVector<T> run_rows(const RowsRef<T>& x, Kind kind, const char* who) {
-    const auto src = detail::rows_of<T, in_shape>(x, who);
-    ScoreVector<T> out(src.rows);
-    run(src, std::span<T>(out.data(), std::size_t(src.rows)), kind);
-    return out;
-  }
-  void run(const detail::RowSource<T, in_shape>& src, std::span<T> out, Kind kind) {
-    if (out.size() != std::size_t(src.rows))
-      throw ShapeError("AnomalyDiscriminator: " + std::to_string(src.rows) + " samples but room for " +
-                       std::to_string(out.size()) + " scores");
-    detail::EvalScope<Net> eval(net_);
-    detail::scan_in_chunks(src, staging_, "anomaly_score", [&](ConstBatchView<T, in_shape> chunk, int r0) {
-      const auto logit = net_.forward(chunk);
-      for (int i = 0; i < chunk.batch; ++i) {
-        const T z = logit.data[i];
-        out[std::size_t(r0 + i)] = kind == Kind::logit ? z : kind == Kind::neg_logit ? -z : stable_sigmoid(-z);
-      }
-    });
+  ScoreVector<T> run(const Samples<T>& x, DiscriminatorOutput what, const char* who) {
+    return detail::score_rows(x, staging_, who,
+                              [&](ConstBatchView<T, in_shape> chunk, std::span<T> out) { score_batch(chunk, what, out); });
   }
 
   Net net_;

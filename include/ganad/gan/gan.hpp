@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <span>
@@ -17,6 +18,7 @@
 #include "ganad/core/bytes.hpp"
 #include "ganad/core/error.hpp"
 #include "ganad/core/random.hpp"
+#include "ganad/core/samples.hpp"
 #include "ganad/core/shape.hpp"
 #include "ganad/core/tensor.hpp"
 #include "ganad/gan/discriminator.hpp"
@@ -74,10 +76,9 @@ namespace detail {
 template <class GeneratorOut, class DiscriminatorIn>
 struct assert_gan_shapes {
   static_assert(std::is_same_v<GeneratorOut, DiscriminatorIn>,
-                "Gan: the generator's output shape must be the discriminator's input shape; they are "
-                "the two arguments of assert_gan_shapes<GeneratorOut, DiscriminatorIn> named above. "
-                "(The seed's generator ends in a 7x7 'valid' ConvTranspose2D that makes 34x34 images "
-                "from 28x28: use Same there.)");
+                "Gan: the generator's output shape must equal the discriminator's input shape; the "
+                "two shapes are the arguments of assert_gan_shapes<GeneratorOut, DiscriminatorIn> "
+                "named above");
   static constexpr bool value = true;
 };
 }  // namespace detail
@@ -119,18 +120,18 @@ class Gan {
   /// moved by 0.1-0.2 between epochs on MNIST, the average's far less (docs/mnist.md).
   [[nodiscard]] AnomalyDiscriminator<D>& averaged_discriminator() { return d_average_; }
   [[nodiscard]] const AnomalyDiscriminator<D>& averaged_discriminator() const { return d_average_; }
-  [[nodiscard]] Adam<T>& generator_optimizer() { return g_opt_; }
-  [[nodiscard]] Adam<T>& discriminator_optimizer() { return d_opt_; }
-  [[nodiscard]] Rng& rng() { return rng_; }
+  [[nodiscard]] const Adam<T>& generator_optimizer() const { return g_opt_; }
+  [[nodiscard]] const Adam<T>& discriminator_optimizer() const { return d_opt_; }
   [[nodiscard]] const GanOptions& options() const { return options_; }
+  /// train_step calls over the GAN's life (saved with it).
   [[nodiscard]] std::int64_t steps() const { return steps_; }
-  std::int64_t& step_count() { return steps_; }
   [[nodiscard]] ConstBatchView<T, latent_shape> fixed_noise() const { return fixed_noise_.view(); }
-  BatchView<T, latent_shape> fixed_noise_mutable() { return fixed_noise_.view(); }
 
   /// One D update on `real` and on as many generated samples (labels real_label and 0),
   /// then one G update through D with D's parameters frozen (only D's input gradient is
   /// computed), then one step of the averaged D. At least 2 samples when a network has BatchNorm.
+  /// A loss or gradient that is not finite (training diverged) is a TrainingError naming the
+  /// step, thrown before the update it would spoil: every weight stays finite and can be saved.
   GanStepStats train_step(ConstBatchView<T, image_shape> real) {
     const int n = real.batch;
     if (n < 1) throw ShapeError("Gan::train_step: the real batch is empty");
@@ -151,6 +152,7 @@ class Gan {
     const auto fake_logits = dnet.forward(fake);
     const auto f = bce_with_logits<T>(fake_logits.flat(), T(0), dlogits_.flat());
     dnet.backward(fake, dlogits_.view(), {});
+    require_finite(r.loss + f.loss, dnet.grads(), "the discriminator's");
     d_opt_.step(dnet.params(), dnet.grads());
 
     g_.zero_grads();
@@ -158,6 +160,7 @@ class Gan {
     const auto gl = bce_with_logits<T>(logits.flat(), T(1), dlogits_.flat());
     dnet.backward(fake, dlogits_.view(), dfake_.view(), ParamGrads::skip);
     g_.backward(z_.view(), dfake_.view(), {});
+    require_finite(gl.loss, g_.grads(), "the generator's");
     g_opt_.step(g_.params(), g_.grads());
     update_averaged_discriminator();  // after G's pass through D, the last to move D's statistics
 
@@ -169,17 +172,21 @@ class Gan {
     return s;
   }
 
-  /// Trains for options.epochs over `data`, shuffled each epoch with the GAN's RNG, in
-  /// batches of options.batch; a last partial batch is used (one left-over sample joins the
-  /// batch before it, since BatchNorm cannot train on one). Calls on_progress(const
-  /// FitProgress&) after every epoch and every report_every steps; if it returns false,
-  /// training stops after that step. Returns the progress of the last report.
+  /// Trains for options.epochs over `data` (one sample per row), shuffled each epoch with
+  /// the GAN's RNG, in batches of options.batch; a last partial batch is used (one left-over
+  /// sample joins the batch before it, since BatchNorm cannot train on one). Every value is
+  /// checked before the first step: NaN or infinity is a ValueError naming row and column.
+  /// Calls on_progress(const FitProgress&) after every epoch and every report_every steps;
+  /// if it returns false, training stops after that step. Returns the progress of the last
+  /// report. Divergence stops it with a TrainingError (see train_step).
   template <class Callback>
-  FitProgress fit(ConstBatchView<T, image_shape> data, const FitOptions& fo, Callback&& on_progress) {
-    if (data.batch < 1) throw ShapeError("Gan::fit: no training data");
+  FitProgress fit(const Samples<T>& samples, const FitOptions& fo, Callback&& on_progress) {
+    const auto data = samples.template as<image_shape>("Gan::fit");
+    if (data.rows < 1) throw ShapeError("Gan::fit: no training data");
     if (fo.batch < 1 || fo.epochs < 0 || fo.report_every < 0)
       throw ValueError("Gan::fit: need batch >= 1, epochs >= 0 and report_every >= 0");
-    const int n = data.batch;
+    detail::check_finite(data, 0, data.rows, "Gan::fit");
+    const int n = data.rows;
     std::vector<int> order(n);
     std::vector<std::pair<int, int>> batches;  // [begin, end) into order
     for (int b = 0; b < n; b += fo.batch) batches.emplace_back(b, std::min(n, b + fo.batch));
@@ -203,7 +210,7 @@ class Gan {
       for (std::size_t bi = 0; bi < batches.size(); ++bi) {
         const auto [b0, b1] = batches[bi];
         for (int i = b0; i < b1; ++i)
-          std::copy_n(data.sample(order[i]), image_shape::size, real_.data() + std::size_t(i - b0) * image_shape::size);
+          std::copy_n(data.row(order[i]), image_shape::size, real_.data() + std::size_t(i - b0) * image_shape::size);
         const int nb = b1 - b0;
         const auto s = train_step(ConstBatchView<T, image_shape>{real_.data(), nb});
         sum.d_loss += s.d_loss * nb;
@@ -233,7 +240,7 @@ class Gan {
     }
     return p;
   }
-  FitProgress fit(ConstBatchView<T, image_shape> data, const FitOptions& fo) {
+  FitProgress fit(const Samples<T>& data, const FitOptions& fo = {}) {
     return fit(data, fo, [](const FitProgress&) {});
   }
 
@@ -248,12 +255,8 @@ class Gan {
     g_.save_state(w);
     d_.net().save_state(w);
     d_average_.net().save_state(w);
-    for (const Adam<T>* opt : {&g_opt_, &d_opt_}) {
-      auto& o = const_cast<Adam<T>&>(*opt);
-      w.put(std::int64_t(o.steps()));
-      w.put_floats<T>(o.first_moment());
-      w.put_floats<T>(o.second_moment());
-    }
+    g_opt_.save_state(w);
+    d_opt_.save_state(w);
     const auto& st = rng_.state();
     for (auto word : st.words) w.put(word);
     w.put(std::uint8_t(st.has_spare));
@@ -265,11 +268,8 @@ class Gan {
     g_.load_state(r);
     d_.net().load_state(r);
     d_average_.net().load_state(r);
-    for (Adam<T>* o : {&g_opt_, &d_opt_}) {
-      o->step_count() = r.get<std::int64_t>();
-      r.get_floats<T>(o->first_moment());
-      r.get_floats<T>(o->second_moment());
-    }
+    g_opt_.load_state(r);
+    d_opt_.load_state(r);
     Rng::State st;
     for (auto& word : st.words) word = r.get<std::uint64_t>();
     st.has_spare = r.get<std::uint8_t>() != 0;
@@ -299,6 +299,15 @@ class Gan {
     if (!(o.discriminator_averaging >= 0.0 && o.discriminator_averaging < 1.0))
       throw ValueError("Gan: discriminator_averaging must be in [0, 1) (the decay of D's weight average; 0 = last weights)");
     return o;
+  }
+  /// TrainingError unless the loss and every gradient are finite.
+  void require_finite(double loss, std::span<const T> grads, const char* whose) const {
+    const bool loss_ok = std::isfinite(loss);
+    if (loss_ok && kernels::all_finite(grads.size(), grads.data())) return;
+    throw TrainingError("Gan::train_step: training diverged at step " + std::to_string(steps_ + 1) + ": " + whose + " " +
+                        (loss_ok ? "gradient is not finite" : "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite")) +
+                        ". The GAN keeps its weights from before this update (all finite; save them to inspect). "
+                        "Lower the learning rates, or check the data's scale (the DCGAN expects values in [-1, 1]).");
   }
   /// One step of the moving average of D's weights (steps_ counts the steps before this one).
   void update_averaged_discriminator() {

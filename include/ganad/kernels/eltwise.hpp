@@ -1,5 +1,5 @@
-/// Element-wise and reduction kernels: activations and their derivatives, bias add and
-/// bias gradient, copy/axpy/scale, and the Adam update. Layout: plain arrays, no aliasing
+/// Element-wise and reduction kernels: activations and their derivatives, bias gradients,
+/// copy/axpy/scale, the Adam and SGD updates, and the finiteness check. Layout: plain arrays, no aliasing
 /// unless stated. Tails run the same SIMD code on a zero-padded local copy, so an element's
 /// result never depends on where it sits in the array or on how the loop was split.
 #pragma once
@@ -115,16 +115,6 @@ void activation_backward(Activation kind, T slope, std::size_t n, const T* y, co
   });
 }
 
-/// y[r, c] += bias[c] for a rows x cols row-major matrix (Dense: one row per sample).
-template <class T>
-void add_bias_columns(int rows, int cols, const T* bias, T* y) {
-  for (int r = 0; r < rows; ++r) {
-    T* row = y + std::size_t(r) * cols;
-    detail::simd_for<T, 1, 1>(std::size_t(cols), {bias}, {row},
-                              [](auto in, auto out) { store(out[0], load(out[0]) + load(in[0])); });
-  }
-}
-
 /// out[c] += sum_r x[r, c] (Dense bias gradient). Rows are added in order, so the result
 /// does not depend on the thread count.
 template <class T>
@@ -132,18 +122,6 @@ void accumulate_column_sums(int rows, int cols, const T* x, T* out) {
   for (int r = 0; r < rows; ++r)
     detail::simd_for<T, 1, 1>(std::size_t(cols), {x + std::size_t(r) * cols}, {out},
                               [](auto in, auto o) { store(o[0], load(o[0]) + load(in[0])); });
-}
-
-/// y[n, c, s] += bias[c] for a batch of channels x spatial planes (convolutions).
-template <class T>
-void add_bias_channels(int batch, int channels, int spatial, const T* bias, T* y) {
-  parallel_for(std::ptrdiff_t(batch) * channels, double(batch) * channels * spatial,
-               [&](std::ptrdiff_t nc) {
-                 T* plane = y + std::size_t(nc) * spatial;
-                 const simd<T> b(bias[nc % channels]);
-                 detail::simd_for<T, 0, 1>(std::size_t(spatial), {}, {plane},
-                                           [&](auto, auto out) { store(out[0], load(out[0]) + b); });
-               });
 }
 
 /// out[c] += sum_{n, s} x[n, c, s] (convolution bias gradient). Per channel the planes are
@@ -252,6 +230,16 @@ void sgd_update(std::size_t n, T lr, T momentum, T weight_decay, const T* g, T* 
     store(out[0], vp - vlr * vv);
     store(out[1], vv);
   });
+}
+
+/// Whether all n values are finite: x * 0 is 0 for finite x and NaN for infinity or NaN, so
+/// one sum tells (it reads the values once; training checks its gradients with it).
+template <class T>
+bool all_finite(std::size_t n, const T* x) {
+  using B = simd<T>;
+  B acc(T(0));
+  detail::simd_for<T, 1, 0>(n, {x}, {}, [&](auto in, auto) { acc = fmadd(load(in[0]), B(T(0)), acc); });
+  return reduce_sum(acc) == T(0);
 }
 
 }  // namespace ganad::kernels

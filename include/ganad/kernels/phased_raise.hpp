@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "ganad/core/tensor.hpp"
-#include "ganad/kernels/conv.hpp"
+#include "ganad/kernels/avx512.hpp"
+#include "ganad/kernels/conv_geometry.hpp"
 #include "ganad/kernels/gemm.hpp"
+#include "ganad/kernels/layout.hpp"
+#include "ganad/kernels/transpose.hpp"
 #include "ganad/kernels/parallel.hpp"
 #include "ganad/kernels/simd.hpp"
 

@@ -2,6 +2,7 @@
 /// square K x K kernel, stride S, zero padding Pad<P> (PyTorch sizes) or Same (Keras sizes).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "ganad/core/concepts.hpp"
@@ -18,8 +19,8 @@ namespace ganad {
 /// pt, pl: padding before (P, or half of what Same needs, rounded down).
 /// Shape: Shape<C,H,W> -> Shape<OutC, OH, OW>, OH = (H + 2P - K)/S + 1 for Pad<P>, ceil(H/S) for Same.
 /// Params: [w: OutC x C x K x K (torch.nn.Conv2d's layout) | b: OutC].
-/// Forward: im2col over the whole batch, then one GEMM (OutC x batch*OH*OW x C*K*K), so
-/// small images still make a large product.
+/// Forward: the lowered product w * im2col(x) + b over the batch (OutC x batch*OH*OW x
+/// C*K*K); ConvEngine picks how it is computed (docs/kernels.md), always with the same bits.
 template <class T, ShapeType In, int OutC, int K, int S, class Padding>
 class Conv2DLayer : public ParamBlock<T, std::size_t(OutC) * In::channels * K * K + OutC> {
   static_assert(OutC > 0 && K > 0, "Conv2D: the number of output channels and the kernel size must be positive");
@@ -43,6 +44,9 @@ class Conv2DLayer : public ParamBlock<T, std::size_t(OutC) * In::channels * K * 
                     In::channels * K * K, OutC * K * K, rng);
   }
 
+  /// Which kernels compute this layer at batch `batch` (kernels::ConvPlan), in words.
+  [[nodiscard]] std::string plan_summary(int batch) const { return kernels::describe_plan(engine_.plan(), true, batch); }
+
   void forward(ConstBatchView<T, In> x, BatchView<T, out_shape> y) {
     engine_.lowered_product(x.batch, x.data, w(), kernels::Trans::no, OutC, b(), y.data);
   }
@@ -58,7 +62,7 @@ class Conv2DLayer : public ParamBlock<T, std::size_t(OutC) * In::channels * K * 
  private:
   const T* w() const { return this->params_; }
   const T* b() const { return this->params_ + weight_count; }
-  detail::ConvEngine<T> engine_{geometry};
+  kernels::ConvEngine<T> engine_{geometry, OutC};
 };
 
 /// 2-D convolution with OutC output channels and a K x K kernel.

@@ -2,6 +2,7 @@
 /// Conv2D with the same geometry. It upsamples: Stride<2> doubles H and W.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "ganad/core/concepts.hpp"
@@ -18,8 +19,8 @@ namespace ganad {
 ///   dw[c,o,u,v] += sum_{n,i,j} x[n,c,i,j] dy[n,o, i*S+u-pt, j*S+v-pl];  db[o] += sum_{n,p,q} dy[n,o,p,q]
 /// Shape: Shape<C,H,W> -> Shape<OutC, OH, OW>, OH = (H - 1)*S - 2P + K for Pad<P>, H*S for Same.
 /// Params: [w: C x OutC x K x K (torch.nn.ConvTranspose2d's layout) | b: OutC].
-/// Forward is Conv2D's data gradient (GEMM then col2im); its data gradient is Conv2D's
-/// forward (im2col then GEMM): the same ConvEngine, the other way round.
+/// Forward is Conv2D's data gradient (the raised product); its data gradient is Conv2D's
+/// forward (the lowered product): the same kernels::ConvEngine, the other way round.
 template <class T, ShapeType In, int OutC, int K, int S, class Padding>
 class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * OutC * K * K + OutC> {
   static_assert(OutC > 0 && K > 0, "ConvTranspose2D: the number of output channels and the kernel size must be positive");
@@ -45,6 +46,9 @@ class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * Ou
                     OutC * K * K, In::channels * K * K, rng);
   }
 
+  /// Which kernels compute this layer at batch `batch` (kernels::ConvPlan), in words.
+  [[nodiscard]] std::string plan_summary(int batch) const { return kernels::describe_plan(engine_.plan(), false, batch); }
+
   void forward(ConstBatchView<T, In> x, BatchView<T, out_shape> y) {
     engine_.raised_product(x.batch, w(), kernels::Trans::yes, In::channels, x.data, y.data, b());
   }
@@ -61,7 +65,7 @@ class ConvTranspose2DLayer : public ParamBlock<T, std::size_t(In::channels) * Ou
  private:
   const T* w() const { return this->params_; }
   const T* b() const { return this->params_ + weight_count; }
-  detail::ConvEngine<T> engine_{geometry};
+  kernels::ConvEngine<T> engine_{geometry, In::channels};
 };
 
 /// Transposed convolution with OutC output channels and a K x K kernel.

@@ -24,13 +24,12 @@ T softplus(T z) {
 /// Mean binary cross-entropy of logits z against one target t for the whole batch:
 ///   loss = mean_n [ softplus(z_n) - t z_n ],  dz_n = (sigmoid(z_n) - t) / N (written to dlogits).
 /// Also returns mean sigmoid(z), the mean D(x). One-sided label smoothing is t = 0.9 for reals.
-template <class T>
 struct BceResult {
   double loss;
   double mean_probability;
 };
 template <class T>
-BceResult<T> bce_with_logits(std::span<const T> logits, T target, std::span<T> dlogits) {
+BceResult bce_with_logits(std::span<const T> logits, T target, std::span<T> dlogits) {
   const std::size_t n = logits.size();
   double loss = 0, prob = 0;
   for (std::size_t i = 0; i < n; ++i) {

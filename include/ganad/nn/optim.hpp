@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "ganad/core/bytes.hpp"
 #include "ganad/core/error.hpp"
 #include "ganad/core/tensor.hpp"
 #include "ganad/kernels/eltwise.hpp"
@@ -44,10 +45,20 @@ class Adam {
   }
   [[nodiscard]] const AdamOptions& options() const { return options_; }
   [[nodiscard]] std::int64_t steps() const { return t_; }
-  /// State for saving and loading: step count, first and second moments.
-  std::int64_t& step_count() { return t_; }
-  std::span<T> first_moment() { return m_; }
-  std::span<T> second_moment() { return v_; }
+  [[nodiscard]] std::span<const T> first_moment() const { return m_; }
+  [[nodiscard]] std::span<const T> second_moment() const { return v_; }
+
+  /// Model-file payload: step count, first and second moments.
+  void save_state(ByteWriter& w) const {
+    w.put(std::int64_t(t_));
+    w.put_floats<T>(first_moment());
+    w.put_floats<T>(second_moment());
+  }
+  void load_state(ByteReader& r) {
+    t_ = r.get<std::int64_t>();
+    r.get_floats<T>(std::span<T>(m_));
+    r.get_floats<T>(std::span<T>(v_));
+  }
 
  private:
   AdamOptions options_;
@@ -77,8 +88,7 @@ class Sgd {
                            grads.data(), params.data(), velocity_.data());
   }
   [[nodiscard]] std::int64_t steps() const { return t_; }
-  std::int64_t& step_count() { return t_; }
-  std::span<T> velocity() { return velocity_; }
+  [[nodiscard]] std::span<const T> velocity() const { return velocity_; }
 
  private:
   SgdOptions options_;

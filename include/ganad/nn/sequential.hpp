@@ -127,34 +127,35 @@ class Sequential {
     Rng rng(init.seed);
     initialize(init.scheme, rng);
   }
+  // Copies and moves take every buffer together with the capacity that describes them, then
+  // re-attach the layers to the new parameter buffers.
   Sequential(const Sequential& o)
-      : layers_(o.layers_), params_(o.params_), grads_(o.grads_), acts_(o.acts_), training_(o.training_) {
+      : layers_(o.layers_), params_(o.params_), grads_(o.grads_), acts_(o.acts_), grad_buf_(o.grad_buf_),
+        capacity_(o.capacity_), batch_(o.batch_), training_(o.training_) {
     attach();
   }
   Sequential(Sequential&& o) noexcept
       : layers_(std::move(o.layers_)), params_(std::move(o.params_)), grads_(std::move(o.grads_)),
-        acts_(std::move(o.acts_)), training_(o.training_) {
+        acts_(std::move(o.acts_)), grad_buf_(std::move(o.grad_buf_)), capacity_(o.capacity_), batch_(o.batch_),
+        training_(o.training_) {
+    o.capacity_ = o.batch_ = 0;  // o's buffers are gone: its next forward allocates again
     attach();
   }
   Sequential& operator=(const Sequential& o) {
-    if (this != &o) {
-      layers_ = o.layers_;
-      params_ = o.params_;
-      grads_ = o.grads_;
-      acts_ = o.acts_;
-      training_ = o.training_;
-      batch_ = 0;
-      attach();
-    }
+    if (this != &o) *this = Sequential(o);
     return *this;
   }
   Sequential& operator=(Sequential&& o) noexcept {
+    if (this == &o) return *this;
     layers_ = std::move(o.layers_);
     params_ = std::move(o.params_);
     grads_ = std::move(o.grads_);
     acts_ = std::move(o.acts_);
+    grad_buf_ = std::move(o.grad_buf_);
+    capacity_ = o.capacity_;
+    batch_ = o.batch_;
     training_ = o.training_;
-    batch_ = 0;
+    o.capacity_ = o.batch_ = 0;
     attach();
     return *this;
   }
@@ -282,8 +283,9 @@ class Sequential {
     for_each_state([&](std::span<T> s) { r.get_floats<T>(s); });
   }
 
-  /// One line per layer: name, output shape, parameter count, as Keras' summary().
-  [[nodiscard]] std::string summary() const {
+  /// One line per layer: name, output shape, parameter count, as Keras' summary(); under each
+  /// convolution, the kernels that compute it at batch `batch` (its ConvPlan).
+  [[nodiscard]] std::string summary(int batch = 64) const {
     std::ostringstream os;
     auto row = [&](std::string_view a, const std::string& b, const std::string& c) {
       os << a << std::string(a.size() < 18 ? 18 - a.size() : 1, ' ') << b
@@ -291,9 +293,12 @@ class Sequential {
     };
     row("Layer", "Output shape", "Params");
     row("input", shape_string<In>(), "");
+    auto plan = [&](const auto& l) {
+      if constexpr (requires { l.plan_summary(batch); }) os << "  plan at batch " << batch << ": " << l.plan_summary(batch) << '\n';
+    };
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (row(layer_type<I>::name(), shape_string<typename layer_type<I>::out_shape>(),
-           std::to_string(layer_type<I>::param_count)),
+      ((row(layer_type<I>::name(), shape_string<typename layer_type<I>::out_shape>(), std::to_string(layer_type<I>::param_count)),
+        plan(std::get<I>(layers_))),
        ...);
     }(std::make_index_sequence<depth>{});
     os << "Total params: " << param_count << '\n';
@@ -313,6 +318,7 @@ class Sequential {
     });
   }
   void reserve(int n) {
+    GANAD_ASSERT(std::get<depth - 1>(acts_).capacity() >= capacity_, "Sequential: capacity_ exceeds the buffers");
     if (n <= capacity_) return;
     std::apply([&](auto&... b) { (b.resize(n), ...); }, acts_);
     for (auto& g : grad_buf_) g.resize(max_inner_size * std::size_t(n));

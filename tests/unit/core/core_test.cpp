@@ -59,4 +59,6 @@ TEST_CASE("Errors: one hierarchy under ganad::Error", "[core]") {
   CHECK_THROWS_AS(throw IoError("i"), Error);
   CHECK_THROWS_AS(throw FormatError("f"), Error);
   CHECK_THROWS_AS(throw ValueError("v"), Error);
+  CHECK_THROWS_AS(throw NotFittedError("n"), Error);
+  CHECK_THROWS_AS(throw TrainingError("t"), Error);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 using namespace ganad;
 
@@ -152,8 +153,9 @@ int for_each_sweep_geometry(F&& f) {
 }  // namespace
 
 TEST_CASE("IndirectLower gives the bits of im2col + GEMM", "[kernel][conv][parity]") {
+  test::ThreadCount thread_guard(1);
   for (int threads : {1, 3}) {
-    set_num_threads(threads);
+    thread_guard.set(threads);
     // The DCGAN's lowered products: Conv 1->64 and Conv 64->128's forwards, ConvTranspose
     // 256->128 and 128->64's data gradients. Two runs on one thread, one on three.
     const int variants = threads == 1 ? partial_plain | full_bias : full_bias;
@@ -162,7 +164,7 @@ TEST_CASE("IndirectLower gives the bits of im2col + GEMM", "[kernel][conv][parit
     check_indirect(128, 14, 14, 4, 2, 1, 1, 1, 1, 256, variants);
     check_indirect(64, 28, 28, 4, 2, 1, 1, 1, 1, 128, variants);
   }
-  set_num_threads(1);
+  thread_guard.set(1);
   // Odd sizes, kernels 1-8, strides 1-3, symmetric and asymmetric padding (a bottom pad of
   // K leaves output rows with no tap at all), channels that put k blocks' edges inside a
   // channel's taps, m that leaves partial row tiles or takes the 7-row tile (49).
@@ -194,8 +196,9 @@ TEST_CASE("transpose_block transposes any rows x cols block", "[kernel]") {
 }
 
 TEST_CASE("PhasedRaise gives the bits of GEMM + col2im", "[kernel][conv][parity]") {
+  test::ThreadCount thread_guard(1);
   for (int threads : {1, 3}) {
-    set_num_threads(threads);
+    thread_guard.set(threads);
     // The DCGAN's raised products: ConvTranspose 256->128 and 128->64, Conv 64->128's data
     // gradient. Two runs on one thread, one on three.
     const int variants = threads == 1 ? partial_plain | full_bias : full_bias;
@@ -203,7 +206,7 @@ TEST_CASE("PhasedRaise gives the bits of GEMM + col2im", "[kernel][conv][parity]
     check_phased(64, 28, 28, 4, 2, 1, 1, 1, 1, 128, variants);
     check_phased(64, 14, 14, 5, 2, 1, 1, 2, 2, 128, variants);
   }
-  set_num_threads(1);
+  thread_guard.set(1);
   // Odd sizes, kernels 1-8, strides 1-3, symmetric and asymmetric padding ('same' pads the
   // bottom/right more), channels that leave a partial row tile, m from 1 to the k block.
   const int cases = for_each_sweep_geometry([](int n, int stride, int kernel, int pad, int extra, int h, int w) {

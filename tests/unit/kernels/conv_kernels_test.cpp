@@ -1,5 +1,5 @@
 #include "ganad/ganad.hpp"  // first: see kernels/simd.hpp on <immintrin.h>
-#include "ganad/kernels/conv.hpp"
+#include "ganad/kernels/conv_engine.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 using namespace ganad;
 
@@ -179,8 +180,9 @@ TEST_CASE("gemm over ImplicitColumns equals gemm over im2col's columns", "[kerne
   for (int i = 0; i < m; ++i) bias[std::size_t(i)] = 0.5f - 0.125f * float(i);
   kernels::PackedA<float> packed;
   packed.pack(kernels::Trans::no, m, k, w.data() + margin, k);
+  test::ThreadCount thread_guard(1);
   for (int threads : {1, 3}) {
-    set_num_threads(threads);
+    thread_guard.set(threads);
     std::vector<float> want(std::size_t(m) * n), got(std::size_t(m) * n);
     kernels::gemm<float>(packed, kernels::Trans::no, n, 1.f, cols.data(), n, 0.f, want.data(), n, {.row_bias = bias.data()});
     kernels::gemm<float>(packed, implicit, n, 1.f, 0.f, got.data(), n, {.row_bias = bias.data()});
@@ -194,7 +196,6 @@ TEST_CASE("gemm over ImplicitColumns equals gemm over im2col's columns", "[kerne
                                    dw_got.data(), m);
     CHECK(dw_want == dw_got);
   }
-  set_num_threads(1);
 }
 
 // Planes too large for the phase scratch (or rows too long for a row permute) take the

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 using namespace ganad;
 using kernels::Trans;
@@ -138,14 +139,14 @@ TEST_CASE("gemm: the epilogue adds row and column biases and applies the activat
 }
 
 TEST_CASE("gemm: bit-identical results on 1, 2 and 3 threads", "[kernel][gemm][parity]") {
-  const int saved = num_threads();
+  test::ThreadCount thread_guard(1);
   for (const auto& c : {Case{301, 517, 263, Trans::no, Trans::no, 1.0, 0.0, 0},
                         Case{64, 2000, 100, Trans::no, Trans::yes, 1.0, 1.0, 0},
                         Case{1000, 40, 300, Trans::yes, Trans::no, 1.0, 0.0, 0}}) {
     std::vector<std::vector<float>> results;
     auto a = test::uniform_vector<float>(std::size_t(c.m) * c.k, 1), b = test::uniform_vector<float>(std::size_t(c.k) * c.n, 2);
     for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
+      thread_guard.set(threads);
       auto out = test::uniform_vector<float>(std::size_t(c.m) * c.n, 3);
       kernels::gemm<float>(c.ta, c.tb, c.m, c.n, c.k, 1.0f, a.data(), c.ta == Trans::no ? c.k : c.m, b.data(),
                            c.tb == Trans::no ? c.n : c.k, float(c.beta), out.data(), c.n);
@@ -155,7 +156,6 @@ TEST_CASE("gemm: bit-identical results on 1, 2 and 3 threads", "[kernel][gemm][p
     CHECK(results[0] == results[1]);
     CHECK(results[0] == results[2]);
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("gemm: a large write-once C (streaming stores) matches the reference", "[kernel][gemm]") {
@@ -201,7 +201,7 @@ TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many 
   // Shapes on both row tiles (49 rows take the 7-row tile), several k and row blocks, edge
   // tiles, transposed A, an epilogue, and the matrix-vector shapes that use no packing; on
   // 1 and 3 threads, where few column tiles split C by rows (off the packed grid).
-  const int saved = num_threads();
+  test::ThreadCount thread_guard(1);
   struct Shape {
     int m, n, k;
     Trans ta;
@@ -215,7 +215,7 @@ TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many 
     kernels::PackedA<float> packed;
     packed.pack(s.ta, s.m, s.k, a.data(), lda);
     for (int threads : {1, 3}) {
-      set_num_threads(threads);
+      thread_guard.set(threads);
       for (std::uint64_t seed : {2, 7}) {  // two different B with one packing
         const auto b = test::uniform_vector<float>(std::size_t(std::max(s.k, 1)) * s.n, seed);
         const auto c0 = test::uniform_vector<float>(std::size_t(s.m) * s.n, seed + 1);
@@ -227,5 +227,4 @@ TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many 
       }
     }
   }
-  set_num_threads(saved);
 }

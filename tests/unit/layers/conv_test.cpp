@@ -8,6 +8,7 @@
 
 #include "support/gradcheck.hpp"
 #include "support/random.hpp"
+#include "support/threads.hpp"
 
 using namespace ganad;
 
@@ -98,8 +99,8 @@ TEST_CASE("Conv2D and ConvTranspose2D: the per-sample path equals the direct def
   using T = Sequential<double, Shape<3, 16, 16>, ConvTranspose2D<2, 4, Stride<2>, Same>>;
   constexpr auto gc = C::layer_type<0>::geometry;
   constexpr auto gt = T::layer_type<0>::geometry;
-  REQUIRE(detail::ConvEngine<double>(gc).per_sample());  // 256 columns a sample: one GEMM each
-  REQUIRE(detail::ConvEngine<double>(gt).per_sample());
+  REQUIRE(kernels::per_sample_gemms<double>(gc));  // 256 columns a sample: one GEMM each
+  REQUIRE(kernels::per_sample_gemms<double>(gt));
   C conv({.seed = 8});
   T convt({.seed = 9});
   Batch<double, Shape<3, 16, 16>> x(5);
@@ -116,9 +117,9 @@ TEST_CASE("Conv2D and ConvTranspose2D: the per-sample path equals the direct def
   const auto yt = convt.forward(x.view());
   for (std::size_t i = 0; i < want_t.size(); ++i) REQUIRE(yt.data[i] == Approx(want_t[i]).epsilon(1e-13).margin(1e-14));
   // The DCGAN's 7 x 7 and 14 x 14 sides go channel-major; 28 x 28 per sample.
-  CHECK_FALSE(detail::ConvEngine<float>({64, 14, 14, 5, 2, 1, 1, 7, 7}).per_sample());
-  CHECK_FALSE(detail::ConvEngine<float>({1, 28, 28, 5, 2, 1, 1, 14, 14}).per_sample());
-  CHECK(detail::ConvEngine<float>({1, 28, 28, 7, 1, 3, 3, 28, 28}).per_sample());
+  CHECK_FALSE(kernels::per_sample_gemms<float>({64, 14, 14, 5, 2, 1, 1, 7, 7}));
+  CHECK_FALSE(kernels::per_sample_gemms<float>({1, 28, 28, 5, 2, 1, 1, 14, 14}));
+  CHECK(kernels::per_sample_gemms<float>({1, 28, 28, 7, 1, 3, 3, 28, 28}));
 }
 
 TEST_CASE("Conv2D and ConvTranspose2D: output sizes follow PyTorch (Pad) and Keras (Same)", "[layer][conv]") {
@@ -191,7 +192,7 @@ TEST_CASE("Conv2D and ConvTranspose2D: bit-identical on 1, 2 and 3 threads", "[l
                          ConvTranspose2D<8, 4, Stride<2>, Same>, LeakyReLU<>,   // 8 x 28 x 28
                          Conv2D<4, 3, Stride<1>, Same>, LeakyReLU<>,            // per sample
                          ConvTranspose2D<2, 3, Stride<1>, Same>, Tanh>;         // per sample
-  const int saved = num_threads();
+  test::ThreadCount thread_guard(1);
   Net net({.seed = 2});
   Batch<float, Shape<1, 28, 28>> x(19), dx(19);
   Batch<float, Net::out_shape> dy(19);
@@ -199,7 +200,7 @@ TEST_CASE("Conv2D and ConvTranspose2D: bit-identical on 1, 2 and 3 threads", "[l
   test::fill_uniform<float>(dy.flat(), 2);
   std::vector<std::vector<float>> runs;
   for (int threads : {1, 2, 3}) {
-    set_num_threads(threads);
+    thread_guard.set(threads);
     const auto y = net.forward(x.view());
     net.zero_grads();
     net.backward(x.view(), dy.view(), dx.view());
@@ -208,7 +209,6 @@ TEST_CASE("Conv2D and ConvTranspose2D: bit-identical on 1, 2 and 3 threads", "[l
     all.insert(all.end(), dx.flat().begin(), dx.flat().end());
     runs.push_back(std::move(all));
   }
-  set_num_threads(saved);
   CHECK(runs[0] == runs[1]);
   CHECK(runs[0] == runs[2]);
 }

@@ -38,9 +38,11 @@ TEST_CASE("A small DCGAN-shaped generator and discriminator pass the whole-netwo
                        Conv2D<4, 3, Stride<2>, Same>, LeakyReLU<>, Flatten, Dense<1>>;
   G g({.seed = 4, .scheme = Init::dcgan});
   D d({.seed = 5});
-  for (auto rep : {test::gradcheck(g, 3, {.seed = 6, .param_scale = 0.5}), test::gradcheck(d, 3, {.seed = 7})}) {
-    INFO(rep.describe());
-    REQUIRE(rep.max_rel_error <= 1e-6);
-    REQUIRE(rep.dx_fully_written);
-  }
+  // param_scale 0.5 for G: Init::dcgan's N(0, 0.02) weights give gradients so small that the
+  // relative error of a central difference measures rounding, not the gradient; weights
+  // uniform in [-0.5, 0.5] give gradients of order one.
+  const auto rg = test::gradcheck(g, 3, {.seed = 6, .param_scale = 0.5});
+  GANAD_REQUIRE_GRADCHECK(rg);
+  const auto rd = test::gradcheck(d, 3, {.seed = 7});
+  GANAD_REQUIRE_GRADCHECK(rd);
 }

@@ -1,7 +1,7 @@
-/// save() and load() for anything with describe(), save_state() and load_state():
-/// Sequential networks and Gan. Files are written to a temporary name and renamed into place,
-/// so a crash never leaves half a model under the real name; loading checks magic, format
-/// version, scalar type, architecture, size and checksum before changing anything.
+/// Model files: save() and load() for anything with describe(), save_state() and
+/// load_state() (Sequential, Gan, Detector, or several of them in a bundle()). Files are
+/// written to a temporary name and renamed into place, so a crash never leaves half a model
+/// under the real name; a load that fails for any reason leaves the model as it was.
 #pragma once
 
 #include <cerrno>
@@ -10,9 +10,12 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "ganad/core/bytes.hpp"
+#include "ganad/config.hpp"
 #include "ganad/core/error.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -25,8 +28,8 @@ namespace ganad {
 ///   "GANADMDL" | u32 version | u32 scalar bits | u64 FNV-1a of the description |
 ///   u32 length + description | u64 payload length | payload | u64 FNV-1a of all bytes before it
 inline constexpr char model_magic[8] = {'G', 'A', 'N', 'A', 'D', 'M', 'D', 'L'};
-/// 2: a Gan also stores its averaged discriminator (version 1 files are refused by name).
-inline constexpr std::uint32_t model_format_version = 2;
+/// 3: payloads may vary in size (a Detector's scorer state); older files are refused by name.
+inline constexpr std::uint32_t model_format_version = 3;
 
 namespace detail {
 
@@ -95,29 +98,34 @@ void save(const Model& model, const std::string& path) {
 
 /// Reads `path` into `model`, which must have the same architecture and scalar type. Throws
 /// IoError (cannot read) or FormatError (not a model, other version, type or architecture,
-/// truncated, corrupt); `model` is unchanged then. Never allocates more than the model's own
-/// file size, whatever the file says.
+/// truncated, corrupt); `model` is unchanged then. Reads no more than the file holds, and
+/// allocates nothing a corrupt count asks for beyond that.
 template <detail::Saveable Model>
 void load(Model& model, const std::string& path) {
   using T = typename Model::scalar_type;
-  const std::vector<unsigned char> expected = detail::model_file_bytes(model);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw IoError("load: cannot open '" + path + "': " + detail::errno_text());
   const auto size = std::uint64_t(in.tellg());
   in.seekg(0);
   const std::string where = "load '" + path + "'";
   constexpr std::size_t header = 28;  // magic, version, scalar bits, fingerprint, description length
-  if (size < header) throw FormatError(where + ": not a ganad model file (only " + std::to_string(size) + " bytes)");
-  std::vector<unsigned char> bytes(std::min<std::uint64_t>(size, expected.size()));
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size())))
-    throw IoError(where + ": read failed");
+  if (size < header + 16) throw FormatError(where + ": not a ganad model file (only " + std::to_string(size) + " bytes)");
+  std::vector<unsigned char> bytes(header);
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(header))) throw IoError(where + ": read failed");
+  {
+    ByteReader h(bytes, where);
+    if (std::memcmp(h.get_bytes(8).data(), model_magic, 8) != 0)
+      throw FormatError(where + ": not a ganad model file (no GANADMDL magic at the start)");
+    const auto file_version = h.get<std::uint32_t>();
+    if (file_version != model_format_version)
+      throw FormatError(where + ": model format version " + std::to_string(file_version) + (file_version < model_format_version ? " (an older ganad)" : "") +
+                        "; this ganad (" + std::string(version()) + ") reads version " + std::to_string(model_format_version) +
+                        " only: train again, or load the file with the ganad that wrote it");
+  }
+  bytes.resize(std::size_t(size));  // the real file's size: whatever the header claims
+  if (!in.read(reinterpret_cast<char*>(bytes.data() + header), std::streamsize(size - header))) throw IoError(where + ": read failed");
   ByteReader r(bytes, where);
-  if (std::memcmp(r.get_bytes(8).data(), model_magic, 8) != 0)
-    throw FormatError(where + ": not a ganad model file (no GANADMDL magic at the start)");
-  const auto version = r.get<std::uint32_t>();
-  if (version != model_format_version)
-    throw FormatError(where + ": model format version " + std::to_string(version) + "; this ganad reads version " +
-                      std::to_string(model_format_version));
+  (void)r.get_bytes(12);
   const auto bits = r.get<std::uint32_t>();
   if (bits != sizeof(T) * 8)
     throw FormatError(where + ": the file holds " + std::to_string(bits) + "-bit parameters; this model uses " +
@@ -125,8 +133,7 @@ void load(Model& model, const std::string& path) {
   const auto fingerprint = r.get<std::uint64_t>();
   const std::string desc = model.describe();
   const auto desc_len = r.get<std::uint32_t>();
-  if (fingerprint != fnv1a64({reinterpret_cast<const unsigned char*>(desc.data()), desc.size()}) ||
-      desc_len != desc.size()) {
+  if (fingerprint != fnv1a64({reinterpret_cast<const unsigned char*>(desc.data()), desc.size()}) || desc_len != desc.size()) {
     std::string found = "(unreadable)";
     if (desc_len <= r.remaining()) {
       const auto d = r.get_bytes(desc_len);
@@ -134,9 +141,6 @@ void load(Model& model, const std::string& path) {
     }
     throw FormatError(where + ": the file holds another architecture.\n  file:  " + found + "\n  model: " + desc);
   }
-  if (size != expected.size())
-    throw FormatError(where + ": " + std::to_string(size) + " bytes where a model of this architecture has " +
-                      std::to_string(expected.size()) + (size < expected.size() ? " (truncated)" : " (extra bytes)"));
   const std::uint64_t stored = [&] {
     ByteReader tail(std::span<const unsigned char>(bytes).last(8), where);
     return tail.get<std::uint64_t>();
@@ -145,8 +149,48 @@ void load(Model& model, const std::string& path) {
     throw FormatError(where + ": corrupt (checksum mismatch)");
   (void)r.get_bytes(desc_len);
   const auto payload = r.get<std::uint64_t>();
-  if (payload != r.remaining() - 8) throw FormatError(where + ": corrupt (payload length)");
-  model.load_state(r);  // every size now matches: this cannot fail half-way
+  if (r.remaining() < 8 || payload != r.remaining() - 8) throw FormatError(where + ": corrupt (payload length)");
+  ByteReader body(std::span<const unsigned char>(bytes).subspan(r.position(), std::size_t(payload)), where);
+  // A payload that passed the checksum can still disagree with the model (a count that does
+  // not fit): load into the model, and put its old state back if anything is wrong.
+  ByteWriter before;
+  model.save_state(before);
+  try {
+    model.load_state(body);
+    if (body.remaining() != 0) throw FormatError(where + ": corrupt (" + std::to_string(body.remaining()) + " bytes left over)");
+  } catch (const Error& e) {
+    ByteReader restore(before.bytes(), "restore");
+    model.load_state(restore);
+    if (dynamic_cast<const FormatError*>(&e)) throw;
+    throw FormatError(where + ": " + e.what());
+  }
+}
+
+/// Several saveable objects in one model file, e.g. save(bundle(gan, reconstruction), path).
+template <class... Parts>
+struct Bundle {
+  std::tuple<Parts&...> parts;
+  using scalar_type = typename std::remove_cvref_t<std::tuple_element_t<0, std::tuple<Parts...>>>::scalar_type;
+  [[nodiscard]] std::string describe() const {
+    std::string s;
+    std::apply([&](const auto&... p) { ((s += (s.empty() ? "" : " + ") + p.describe()), ...); }, parts);
+    return s;
+  }
+  void save_state(ByteWriter& w) const {
+    std::apply([&](const auto&... p) { (p.save_state(w), ...); }, parts);
+  }
+  void load_state(ByteReader& r) {
+    std::apply([&](auto&... p) { (p.load_state(r), ...); }, parts);
+  }
+};
+template <class... Parts>
+Bundle<Parts...> bundle(Parts&... parts) {
+  return {std::tie(parts...)};
+}
+/// load(bundle(gan, scorer), path): the bundle is a temporary of references.
+template <class... Parts>
+void load(Bundle<Parts...>&& b, const std::string& path) {
+  load(b, path);
 }
 
 }  // namespace ganad

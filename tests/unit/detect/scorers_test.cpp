@@ -1,0 +1,274 @@
+#include "ganad/ganad.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "support/alloc_counter.hpp"
+#include "support/image_gan.hpp"
+#include "support/threads.hpp"
+
+using namespace ganad;
+using test::anomalies;
+using test::ImgD;
+using test::ImgGan;
+using test::mean_scores;
+using test::squares;
+using test::trained_gan;
+using test::view;
+
+TEST_CASE("anomaly_score: 1 - D(x) from the logit, stable, with -logit alongside", "[detect][scoring]") {
+  auto& gan = trained_gan();
+  const auto x = squares(5, 9);
+  const auto score = gan.discriminator().anomaly_score(x);
+  const auto logit = gan.discriminator().logits(x);
+  const auto neg = gan.discriminator().negative_logit(x);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(score[i] == Approx(1.0 / (1.0 + std::exp(double(logit[i])))).epsilon(1e-6));
+    CHECK(neg[i] == -logit[i]);
+  }
+  CHECK(gan.discriminator().net().training());  // scoring ran in eval mode and restored the mode
+}
+
+TEST_CASE("Scorers: anomalies score higher than normal data, for every scorer", "[detect][scorers]") {
+  auto& gan = trained_gan();
+  const auto train = squares(512, 1);
+  Detector d1{gan, score::Discriminator()};
+  Detector d2{gan, score::Discriminator({.output = DiscriminatorOutput::negative_logit})};
+  Detector d3{gan, score::FeatureMatching()};
+  Detector d4{gan, score::Reconstruction<ImgGan>({.epochs = 30, .batch = 32, .adam = {.lr = 1e-3}})};
+  std::vector<double> losses;
+  d4.scorer().fit(gan, train, [&](const score::EncoderProgress& p) { losses.push_back(p.loss); });
+  d3.fit(train);
+  for (auto [name, m] : {std::pair{"discriminator", mean_scores(d1)}, std::pair{"-logit", mean_scores(d2)},
+                         std::pair{"feature matching", mean_scores(d3)}, std::pair{"reconstruction", mean_scores(d4)}}) {
+    INFO(name << ": normal " << m.first << ", anomalies " << m.second);
+    CHECK(m.second > m.first);
+  }
+  INFO("encoder loss first epoch " << losses.front() << ", last " << losses.back());
+  REQUIRE(losses.size() == 30);
+  CHECK(losses.back() < 0.8 * losses.front());  // the reconstruction error falls while E trains
+}
+
+TEST_CASE("Scorers that read D use the averaged D by default, the trained D when told", "[detect][scorers][average]") {
+  auto& gan = trained_gan();
+  const auto train = squares(128, 1), x = squares(40, 7);
+  REQUIRE(!std::ranges::equal(gan.averaged_discriminator().net().params(), gan.discriminator().net().params()));
+  CHECK(Detector{gan, score::Discriminator()}.decision_function(x) == gan.averaged_discriminator().anomaly_score(x));
+  CHECK(Detector{gan, score::Discriminator({.averaged = false})}.decision_function(x) == gan.discriminator().anomaly_score(x));
+  auto both = [&](auto make) {
+    Detector avg{gan, make(true)}, last{gan, make(false)};
+    avg.fit(train);
+    last.fit(train);
+    return avg.decision_function(x) != last.decision_function(x);
+  };
+  CHECK(both([](bool a) { return score::FeatureMatching({.averaged = a}); }));
+  CHECK(both([](bool a) { return score::NearestNeighbours({.averaged = a}); }));
+  CHECK(both([](bool a) { return score::Reconstruction<ImgGan>({.epochs = 1, .averaged = a}); }));
+  CHECK(score::FeatureMatching().options().averaged);
+  CHECK(score::NearestNeighbours().options().averaged);
+  CHECK(score::Reconstruction<ImgGan>().options().averaged);
+  CHECK(score::Discriminator().options().averaged);
+  CHECK_THROWS_AS(score::Discriminator({.output = DiscriminatorOutput::logit}), ValueError);
+}
+
+TEST_CASE("Scores do not depend on batch composition, chunking or the thread count", "[detect][scoring][parity]") {
+  auto& gan = trained_gan();
+  const auto x = squares(600, 12);  // more than one 256-row chunk
+  test::ThreadCount threads(1);
+  const ScoreVector<float> all = gan.discriminator().anomaly_score(x);
+  threads.set(3);
+  const ScoreVector<float> all3 = gan.discriminator().anomaly_score(x);
+  CHECK(all == all3);
+  for (int i : {0, 255, 256, 599}) {  // one row alone, in its own batch
+    const ScoreVector<float> one = gan.discriminator().anomaly_score(x.row(i));
+    CHECK(one[0] == all[i]);
+  }
+  RowMatrix<float> shuffled = x;
+  shuffled.row(0).swap(shuffled.row(400));
+  const ScoreVector<float> s2 = gan.discriminator().anomaly_score(shuffled);
+  CHECK(s2[400] == all[0]);
+  CHECK(s2[0] == all[400]);
+  // A block of rows is viewed in place and scores as its rows do.
+  CHECK(gan.discriminator().anomaly_score(x.middleRows(100, 50)) == all.segment(100, 50));
+}
+
+TEST_CASE("score::Weighted: fitted weights do at least as well as the best single scorer", "[detect][scorers]") {
+  auto& gan = trained_gan();
+  Detector det{gan, score::Weighted(score::Discriminator({.output = DiscriminatorOutput::negative_logit}), score::FeatureMatching())};
+  det.fit(squares(256, 1));
+  RowMatrix<float> val(200, test::image_size);
+  val << squares(100, 31), anomalies(100, 32);
+  std::vector<int> labels(200, 0);
+  std::fill(labels.begin() + 100, labels.end(), 1);
+  std::vector<float> s1(200), s2(200);
+  det.scorer().scorer<0>().score(gan, view(val), s1);
+  det.scorer().scorer<1>().score(gan, view(val), s2);
+  const double best_single = std::max(metrics::auroc(s1, labels), metrics::auroc(s2, labels));
+  const double fitted = det.scorer().fit_weights(gan, val, labels);
+  CHECK(fitted >= best_single - 1e-12);
+  const auto w = det.scorer().weights();
+  CHECK(w[0] + w[1] == Approx(1.0));
+  CHECK(metrics::auroc(det.decision_function(val), labels) == Approx(fitted));
+}
+
+TEST_CASE("score::Weighted: standardize_on keeps fitted components and takes their scale on the given data", "[detect][scorers]") {
+  auto& gan = trained_gan();
+  score::FeatureMatching fm;
+  fm.fit(gan, squares(128, 1));
+  Detector det{gan, score::Weighted(score::Discriminator(), fm)};
+  CHECK(!det.fitted());
+  const auto normal = squares(300, 2);
+  det.scorer().standardize_on(gan, normal);
+  CHECK(det.fitted());
+  const auto s = det.decision_function(normal);
+  CHECK(s.mean() == Approx(0.0).margin(1e-4));  // equal weights 1/2 of two z-scores: mean 0 on the same data
+  std::vector<float> alone(300);
+  fm.score(gan, view(normal), alone);
+  std::vector<float> kept(300);
+  det.scorer().scorer<1>().score(gan, view(normal), kept);
+  CHECK(alone == kept);  // the component was not refitted
+}
+
+TEST_CASE("Reconstruction: reconstructions and anomaly maps", "[detect][scorers]") {
+  auto& gan = trained_gan();
+  score::Reconstruction<ImgGan> rec({.epochs = 2, .batch = 32});
+  rec.fit(gan, squares(128, 1));
+  const auto x = squares(7, 3);
+  const auto map = rec.anomaly_map(gan, x);
+  const auto back = rec.reconstruct(gan, x);
+  REQUIRE((map.rows() == 7 && map.cols() == test::image_size && back.rows() == 7));
+  CHECK(map.minCoeff() >= 0.f);
+  CHECK(map == (x - back).cwiseAbs());
+  CHECK_THROWS_AS(score::Reconstruction<ImgGan>({.batch = 0}), ValueError);
+}
+
+TEST_CASE("Scoring a steady stream allocates nothing after the first call", "[detect][scoring][alloc]") {
+  auto& gan = trained_gan();
+  const auto x = squares(300, 5);
+  std::vector<float> out(300);
+  auto& d = gan.discriminator();
+  d.score_batch(view(x), DiscriminatorOutput::anomaly_score, out);
+  const auto before = test::all_allocations();
+  d.score_batch(view(x), DiscriminatorOutput::anomaly_score, out);
+  CHECK(test::all_allocations() == before);
+  // The row form: its result comes from Eigen's malloc, which this counter does not see;
+  // nothing else allocates.
+  (void)d.anomaly_score(x);
+  const auto before_rows = test::all_allocations();
+  (void)d.anomaly_score(x);
+  CHECK(test::all_allocations() == before_rows);
+}
+
+namespace {
+// D's features of x (eval mode) from the averaged D, in double.
+std::vector<std::vector<double>> features_of(ImgGan& gan, const RowMatrix<float>& x) {
+  auto& d = gan.averaged_discriminator().net();
+  d.eval();
+  d.forward(view(x));
+  const auto f = d.layer_output<ImgD::depth - 2>();
+  const std::size_t F = decltype(f)::shape::size;
+  std::vector<std::vector<double>> out(std::size_t(x.rows()), std::vector<double>(F));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    for (std::size_t c = 0; c < F; ++c) out[i][c] = f.data[i * F + c];
+  d.train();
+  return out;
+}
+// Mean distance of unit vectors to the k nearest references, by brute force.
+double knn_reference(const std::vector<double>& q, const std::vector<std::vector<double>>& refs, int k) {
+  auto unit = [](std::vector<double> v) {
+    double n = 0;
+    for (double a : v) n += a * a;
+    for (double& a : v) a /= std::sqrt(n);
+    return v;
+  };
+  const auto uq = unit(q);
+  std::vector<double> d;
+  for (const auto& r : refs) {
+    const auto ur = unit(r);
+    double s = 0;
+    for (std::size_t c = 0; c < ur.size(); ++c) s += (uq[c] - ur[c]) * (uq[c] - ur[c]);
+    d.push_back(std::sqrt(s));
+  }
+  std::sort(d.begin(), d.end());
+  return std::accumulate(d.begin(), d.begin() + k, 0.0) / k;
+}
+}  // namespace
+
+TEST_CASE("NearestNeighbours: scores equal a brute-force kNN in D's feature space", "[detect][scorers][knn]") {
+  auto& gan = trained_gan();
+  const auto train = squares(300, 21), x = squares(20, 22);
+  const auto ref_features = features_of(gan, train);
+  const auto x_features = features_of(gan, x);
+  for (int k : {1, 3, 7}) {
+    score::NearestNeighbours knn({.k = k});
+    knn.fit(gan, train);
+    REQUIRE(knn.references() == 300);
+    std::vector<float> s(20);
+    knn.score(gan, view(x), s);
+    for (int i = 0; i < 20; ++i) {
+      INFO("k " << k << ", row " << i);
+      // float features and float similarities against double: 2e-4 covers the rounding of
+      // sqrt(2 - 2 cos) near 0, where an error of 1e-7 in cos moves the distance most.
+      CHECK(s[std::size_t(i)] == Approx(knn_reference(x_features[std::size_t(i)], ref_features, k)).margin(2e-4));
+    }
+  }
+  // A training image is its own nearest neighbour.
+  score::NearestNeighbours knn1({.k = 1});
+  knn1.fit(gan, train);
+  std::vector<float> self(300);
+  knn1.score(gan, view(train), self);
+  CHECK(*std::max_element(self.begin(), self.end()) < 2e-3f);
+}
+
+TEST_CASE("NearestNeighbours: anomalies score higher; a subset of references; threads; no allocation", "[detect][scorers][knn]") {
+  auto& gan = trained_gan();
+  const auto train = squares(512, 1);
+  Detector det{gan, score::NearestNeighbours({.k = 5})};
+  det.fit(train);
+  const auto [normal, odd] = mean_scores(det);
+  INFO("normal " << normal << ", anomalies " << odd);
+  CHECK(odd > 2 * normal);
+
+  score::NearestNeighbours subset({.k = 5, .max_references = 100, .seed = 4});
+  subset.fit(gan, train);
+  CHECK(subset.references() == 100);
+  // The subset is the seed's: refitting gives the same scores; another seed other ones.
+  score::NearestNeighbours again({.k = 5, .max_references = 100, .seed = 4}), other({.k = 5, .max_references = 100, .seed = 5});
+  again.fit(gan, train);
+  other.fit(gan, train);
+  const auto x = squares(300, 9);
+  std::vector<float> a(300), b(300), c(300);
+  subset.score(gan, view(x), a);
+  again.score(gan, view(x), b);
+  other.score(gan, view(x), c);
+  CHECK(a == b);
+  CHECK(a != c);
+
+  test::ThreadCount threads(1);
+  std::vector<float> one(300), three(300);
+  det.scorer().score(gan, view(x), one);
+  threads.set(3);
+  det.scorer().score(gan, view(x), three);
+  CHECK(one == three);
+
+  const auto before = test::all_allocations();
+  det.scorer().score(gan, view(x), one);
+  CHECK(test::all_allocations() == before);
+}
+
+TEST_CASE("NearestNeighbours: bad settings, too little data, NaN in the references", "[detect][scorers][knn]") {
+  auto& gan = trained_gan();
+  CHECK_THROWS_AS(score::NearestNeighbours({.k = 0}), ValueError);
+  CHECK_THROWS_AS(score::NearestNeighbours({.max_references = -1}), ValueError);
+  score::NearestNeighbours knn({.k = 5});
+  CHECK_THROWS_WITH(knn.fit(gan, squares(4, 1)), Catch::Contains("fewer than k = 5"));
+  RowMatrix<float> bad = squares(10, 1);
+  bad(7, 3) = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(knn.fit(gan, bad), Catch::Contains("row 7"));
+  CHECK(!knn.fitted());  // a failed fit changes nothing
+}
