@@ -49,7 +49,9 @@ class ByteWriter {
   }
   template <class F>
   void put_floats(std::span<const F> values) {
-    for (F v : values) put_float(v);
+    if constexpr (std::endian::native == std::endian::little) append(values.data(), values.size_bytes());  // the same bytes, in bulk
+    else
+      for (F v : values) put_float(v);
   }
   void put_bytes(std::span<const unsigned char> b) { append(b.data(), b.size()); }
   void put_string(const std::string& s) {
@@ -83,7 +85,11 @@ class ByteReader {
   }
   template <class F>
   void get_floats(std::span<F> out) {
-    for (F& v : out) v = get_float<F>();
+    if constexpr (std::endian::native == std::endian::little) {
+      if (!out.empty()) std::memcpy(out.data(), take(out.size_bytes()), out.size_bytes());
+    } else {
+      for (F& v : out) v = get_float<F>();
+    }
   }
   std::span<const unsigned char> get_bytes(std::size_t n) { return {take(n), n}; }
   [[nodiscard]] std::size_t remaining() const { return bytes_.size() - pos_; }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <tuple>
@@ -19,6 +20,9 @@
 #include "ganad/core/error.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 #endif
 
@@ -62,9 +66,37 @@ std::vector<unsigned char> model_file_bytes(const Model& model) {
 
 inline std::string errno_text() { return std::strerror(errno); }
 
-/// Writes bytes to path + ".tmp-<pid>", flushes it to disk, renames it over path.
+#if defined(__unix__) || defined(__APPLE__)
+/// Removes what saves of `path` by processes that no longer exist left behind: path.tmp-<pid>
+/// with no process <pid> (a save killed half-way). A crash loop then never fills the disk.
+/// A temporary of a live process (another save in progress, or a reused pid) is left alone.
+inline void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  const std::string prefix = p.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.size() > prefix.size() + 9 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = ::pid_t(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) == -1 && errno == ESRCH) {
+      std::error_code ignored;
+      fs::remove(it->path(), ignored);
+    }
+  }
+}
+#endif
+
+/// Writes bytes to path + ".tmp-<pid>", flushes it to disk, renames it over path (then
+/// flushes the folder, so the rename itself is on disk). On any failure (a full disk, say)
+/// the temporary is removed and path is as it was.
 inline void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes) {
 #if defined(__unix__) || defined(__APPLE__)
+  remove_stale_temporaries(path);
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
 #else
   const std::string tmp = path + ".tmp";
@@ -86,6 +118,14 @@ inline void write_file_atomically(const std::string& path, const std::vector<uns
     std::remove(tmp.c_str());
     throw IoError("save: cannot rename '" + tmp + "' to '" + path + "': " + e);
   }
+#if defined(__unix__) || defined(__APPLE__)
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    (void)::fsync(dir);  // best effort: the file itself is complete either way
+    ::close(dir);
+  }
+#endif
 }
 
 }  // namespace detail
@@ -96,34 +136,28 @@ void save(const Model& model, const std::string& path) {
   detail::write_file_atomically(path, detail::model_file_bytes(model));
 }
 
-/// Reads `path` into `model`, which must have the same architecture and scalar type. Throws
-/// IoError (cannot read) or FormatError (not a model, other version, type or architecture,
-/// truncated, corrupt); `model` is unchanged then. Reads no more than the file holds, and
-/// allocates nothing a corrupt count asks for beyond that.
-template <detail::Saveable Model>
-void load(Model& model, const std::string& path) {
+namespace detail {
+
+/// FormatError unless bytes start with the magic and this format version.
+inline void check_prefix(std::span<const unsigned char> bytes, const std::string& where) {
+  ByteReader h(bytes, where);
+  if (std::memcmp(h.get_bytes(8).data(), model_magic, 8) != 0)
+    throw FormatError(where + ": not a ganad model file (no GANADMDL magic at the start)");
+  const auto file_version = h.get<std::uint32_t>();
+  if (file_version != model_format_version)
+    throw FormatError(where + ": model format version " + std::to_string(file_version) + (file_version < model_format_version ? " (an older ganad)" : "") +
+                      "; this ganad (" + std::string(version()) + ") reads version " + std::to_string(model_format_version) +
+                      " only: train again, or load the file with the ganad that wrote it");
+}
+
+/// Reads a whole model file image into `model` (load() and the fuzzer): every check, then
+/// the payload, restoring the model's previous state if the payload disagrees with it.
+template <Saveable Model>
+void load_image(Model& model, std::span<const unsigned char> bytes, const std::string& where) {
   using T = typename Model::scalar_type;
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw IoError("load: cannot open '" + path + "': " + detail::errno_text());
-  const auto size = std::uint64_t(in.tellg());
-  in.seekg(0);
-  const std::string where = "load '" + path + "'";
   constexpr std::size_t header = 28;  // magic, version, scalar bits, fingerprint, description length
-  if (size < header + 16) throw FormatError(where + ": not a ganad model file (only " + std::to_string(size) + " bytes)");
-  std::vector<unsigned char> bytes(header);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(header))) throw IoError(where + ": read failed");
-  {
-    ByteReader h(bytes, where);
-    if (std::memcmp(h.get_bytes(8).data(), model_magic, 8) != 0)
-      throw FormatError(where + ": not a ganad model file (no GANADMDL magic at the start)");
-    const auto file_version = h.get<std::uint32_t>();
-    if (file_version != model_format_version)
-      throw FormatError(where + ": model format version " + std::to_string(file_version) + (file_version < model_format_version ? " (an older ganad)" : "") +
-                        "; this ganad (" + std::string(version()) + ") reads version " + std::to_string(model_format_version) +
-                        " only: train again, or load the file with the ganad that wrote it");
-  }
-  bytes.resize(std::size_t(size));  // the real file's size: whatever the header claims
-  if (!in.read(reinterpret_cast<char*>(bytes.data() + header), std::streamsize(size - header))) throw IoError(where + ": read failed");
+  if (bytes.size() < header + 16) throw FormatError(where + ": not a ganad model file (only " + std::to_string(bytes.size()) + " bytes)");
+  check_prefix(bytes, where);
   ByteReader r(bytes, where);
   (void)r.get_bytes(12);
   const auto bits = r.get<std::uint32_t>();
@@ -142,15 +176,14 @@ void load(Model& model, const std::string& path) {
     throw FormatError(where + ": the file holds another architecture.\n  file:  " + found + "\n  model: " + desc);
   }
   const std::uint64_t stored = [&] {
-    ByteReader tail(std::span<const unsigned char>(bytes).last(8), where);
+    ByteReader tail(bytes.last(8), where);
     return tail.get<std::uint64_t>();
   }();
-  if (stored != fnv1a64(std::span<const unsigned char>(bytes).first(bytes.size() - 8)))
-    throw FormatError(where + ": corrupt (checksum mismatch)");
+  if (stored != fnv1a64(bytes.first(bytes.size() - 8))) throw FormatError(where + ": corrupt (checksum mismatch)");
   (void)r.get_bytes(desc_len);
   const auto payload = r.get<std::uint64_t>();
   if (r.remaining() < 8 || payload != r.remaining() - 8) throw FormatError(where + ": corrupt (payload length)");
-  ByteReader body(std::span<const unsigned char>(bytes).subspan(r.position(), std::size_t(payload)), where);
+  ByteReader body(bytes.subspan(r.position(), std::size_t(payload)), where);
   // A payload that passed the checksum can still disagree with the model (a count that does
   // not fit): load into the model, and put its old state back if anything is wrong.
   ByteWriter before;
@@ -164,6 +197,28 @@ void load(Model& model, const std::string& path) {
     if (dynamic_cast<const FormatError*>(&e)) throw;
     throw FormatError(where + ": " + e.what());
   }
+}
+
+}  // namespace detail
+
+/// Reads `path` into `model`, which must have the same architecture and scalar type. Throws
+/// IoError (cannot read) or FormatError (not a model, other version, type or architecture,
+/// truncated, corrupt); `model` is unchanged then. Reads no more than the file holds (and
+/// only its first 12 bytes unless they are a ganad model file's), and allocates nothing a
+/// corrupt count asks for beyond that.
+template <detail::Saveable Model>
+void load(Model& model, const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw IoError("load: cannot open '" + path + "': " + detail::errno_text());
+  const auto size = std::uint64_t(in.tellg());
+  in.seekg(0);
+  const std::string where = "load '" + path + "'";
+  std::vector<unsigned char> bytes(std::size_t(std::min<std::uint64_t>(size, 12)));
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(bytes.size()))) throw IoError(where + ": read failed");
+  if (bytes.size() == 12) detail::check_prefix(bytes, where);  // shorter: load_image says so
+  bytes.resize(std::size_t(size));
+  if (size > 12 && !in.read(reinterpret_cast<char*>(bytes.data() + 12), std::streamsize(size - 12))) throw IoError(where + ": read failed");
+  detail::load_image(model, bytes, where);
 }
 
 /// Several saveable objects in one model file, e.g. save(bundle(gan, reconstruction), path).
