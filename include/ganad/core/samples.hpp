@@ -84,10 +84,6 @@ class Samples {
   Samples(std::span<const T> flat) : data_(flat.data()), flat_size_(flat.size()), flat_(true) {}
   Samples(const std::vector<T>& flat) : Samples(std::span<const T>(flat)) {}
 
-  /// Rows (samples); for a flat span, the values until a sample size is known (-1).
-  [[nodiscard]] std::ptrdiff_t rows() const { return flat_ ? -1 : rows_; }
-  [[nodiscard]] bool copied() const { return owned_ != nullptr; }
-
   /// The rows as samples of shape S; ShapeError (prefixed by `who`) unless each holds one.
   template <ShapeType S>
   [[nodiscard]] detail::RowSource<T, S> as(const char* who) const {

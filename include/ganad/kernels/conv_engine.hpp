@@ -111,7 +111,7 @@ class ConvEngine {
 
   void lowered(int batch, const T* image, const T* w, Trans tw, int m, const T* row_bias, T* out,
                const T* a, int m_dw, T* dw) {
-    if (out && indirect(batch, m, dw != nullptr)) {
+    if (out && indirect(batch, m)) {
       indirect_lower(batch, image, w, tw, m, row_bias, out);
       out = nullptr;  // the weight gradient, if asked for, as below on its own
     }
@@ -138,7 +138,6 @@ class ConvEngine {
     // are packed straight from the images' phases (ImplicitColumns), as B of out or as A of
     // dw^T. Feeding both (ConvTranspose2D's backward), the columns are gathered once and
     // copied twice: gathering twice measured no faster.
-    (void)m;  // the plan's m: the layer's
     const bool implicit = (out && !dw && plan_.lowered_gemm(false) == ConvMethod::implicit_gemm) ||
                           (dw && !out && plan_.weight_gradient(m_dw, false) == ConvMethod::implicit_gemm);
     for_each_chunk(batch, [&](int n0, int nb, T* cols) {
@@ -187,8 +186,8 @@ class ConvEngine {
   }
   /// Whether the lowered product goes through IndirectLower (the same bits, no columns, no
   /// products with taps in the padding): the plan's choice, for the layer's m.
-  bool indirect(int batch, int m, bool with_weight_gradient) const {
-    return m == plan_.m && plan_.lowered(batch, with_weight_gradient) == ConvMethod::indirect_convolution;
+  bool indirect(int batch, int m) const {
+    return m == plan_.m && plan_.lowered(batch) == ConvMethod::indirect_convolution;
   }
   /// lowered_product through indirect_, image and out in NCHW.
   void indirect_lower(int batch, const T* image, const T* w, Trans tw, int m, const T* row_bias, T* out) {
