@@ -14,6 +14,7 @@
 #include <iterator>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -39,12 +40,14 @@ struct Options {
   std::string arch = "bn";  // "seed": design.md's DCGAN; "bn": the same with BatchNorm in G
   double real_label = 1.0;
   double d_averaging = 0.995;  // GanOptions::discriminator_averaging
+  std::optional<double> negative_weight;  // GanOptions::negative_weight (unset: the library's default, 0 for images)
+  double negative_noise = 1.0;            // GanOptions::negative_noise
   int epochs = 2;
   int encoder_epochs = 1;
   int batch = 64;
   int threads = 0;  // 0: all
   std::uint64_t seed = 42;
-  std::string scorers = "discriminator,logit,feature,knn,reconstruction,combined";
+  std::string scorers = "discriminator,logit,feature,knn,knn_input,knn_d_unit,reconstruction,combined";
   std::string out_dir = "out/mnist";
   std::string load;  // model file: score without training
   bool scorers_trained_d = false;  // feature, knn, reconstruction read D's last weights, not the averaged D
@@ -64,10 +67,14 @@ inline std::string usage() {
   --real-label X        one-sided label smoothing for real images (default 1, e.g. 0.9)
   --d-averaging X       decay of the moving average of D's weights that 1 - D(x) scores
                         with (default 0.995; 0: D's last weights)
+  --negative-weight X   weight of D's loss on noisy-image negatives (default 0, as the library's
+                        default for images)
+  --negative-noise X    their noise scale, in units of the data's spread (default 1)
   --epochs N            GAN epochs (default 2)        --encoder-epochs N  (default 1)
   --batch N             batch size (default 64)       --threads N  (default: all cores)
   --seed N              (default 42)                  --out DIR    (default out/mnist)
-  --scorers LIST        discriminator,logit,feature,knn,reconstruction,combined (default: all)
+  --scorers LIST        discriminator,logit,feature,knn,knn_input,knn_d_unit,reconstruction,
+                        combined (default: all; knn is the library's default scorer)
   --limit-train N       use at most N normal training images
   --limit-test N        score at most N test images
   --load FILE           load a model saved by an earlier run and only score
@@ -120,6 +127,8 @@ inline Options parse_args(int argc, char** argv) {
       if (o.arch != "seed" && o.arch != "bn") throw ValueError("--arch must be seed or bn, not '" + o.arch + "'");
     } else if (a == "--real-label") o.real_label = real(i);
     else if (a == "--d-averaging") o.d_averaging = real(i);
+    else if (a == "--negative-weight") o.negative_weight = real(i);
+    else if (a == "--negative-noise") o.negative_noise = real(i);
     else if (a == "--epochs") o.epochs = int(number(i));
     else if (a == "--encoder-epochs") o.encoder_epochs = int(number(i));
     else if (a == "--batch") o.batch = int(number(i));
@@ -189,6 +198,8 @@ inline RowMatrix<float> to_float(const idx::Images& im, const std::vector<int>& 
     for (Eigen::Index j = 0; j < P; ++j) m(Eigen::Index(r), j) = float(im.pixels[std::size_t(rows[r]) * std::size_t(P) + std::size_t(j)]) / 127.5f - 1.f;
   return m;
 }
+
+inline const std::string scorer_names[] = {"discriminator", "logit", "feature", "knn", "knn_input", "knn_d_unit", "reconstruction", "combined"};
 
 struct ScorerResult {
   std::string name;
@@ -304,8 +315,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     std::stringstream ss(o.scorers);
     std::string p;
     while (std::getline(ss, p, ',')) {
-      if (p != "discriminator" && p != "logit" && p != "feature" && p != "knn" && p != "reconstruction" && p != "combined")
-        throw ValueError("--scorers: unknown scorer '" + p + "' (discriminator, logit, feature, knn, reconstruction, combined)");
+      if (!std::count(std::begin(scorer_names), std::end(scorer_names), p))
+        throw ValueError("--scorers: unknown scorer '" + p + "' (discriminator, logit, feature, knn, knn_input, knn_d_unit, reconstruction, combined)");
       s.insert(p);
     }
     return s;
@@ -353,7 +364,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
                std::to_string(anomalies) + " anomalies)");
 
-  DcGan gan({.seed = o.seed, .real_label = o.real_label, .discriminator_averaging = o.d_averaging});
+  DcGan gan({.seed = o.seed, .real_label = o.real_label, .discriminator_averaging = o.d_averaging, .negative_weight = o.negative_weight,
+             .negative_noise = o.negative_noise});
   const bool averaged = !o.scorers_trained_d;
   // The model file is the reconstruction detector: the GAN, the encoder and its threshold.
   Detector rec{gan, Reconstruction({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1, .averaged = averaged})};
@@ -427,6 +439,15 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     Detector det{gan, score::NearestNeighbours({.averaged = averaged})};
     collect("knn", det, true);
   }
+  if (wanted.count("knn_input")) {  // kNN on the pixels, no network
+    Detector det{gan, score::NearestNeighbours({.space = score::FeatureSpace::input})};
+    collect("knn_input", det, true);
+  }
+  if (wanted.count("knn_d_unit")) {  // version 0.2's kNN: unit-length D features only
+    Detector det{gan, score::NearestNeighbours({.space = score::FeatureSpace::discriminator,
+                                                .discriminator_scaling = score::FeatureScaling::unit_length, .averaged = averaged})};
+    collect("knn_d_unit", det, true);
+  }
   if (want_rec) collect("reconstruction", rec, false);
   if (wanted.count("combined")) {  // mean of the three z-scores, standardised on the held-out normals
     Detector det{gan, score::Weighted(logit, feature, rec.scorer())};
@@ -436,7 +457,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
 
   std::vector<ScorerResult> results;
   std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>> curves;
-  for (const std::string name : {"discriminator", "logit", "feature", "knn", "reconstruction", "combined"}) {
+  for (const std::string& name : scorer_names) {
     if (!wanted.count(name)) continue;
     const auto& scores = raw[name].test;
     ScorerResult r;

@@ -1,5 +1,6 @@
 /// Ready-made architectures: the seed's DCGAN for 28 x 28 grayscale images, as design.md
-/// writes it (with the seed's generator bug fixed: its last layer is 'same', not 'valid').
+/// writes it (with the seed's generator bug fixed: its last layer is 'same', not 'valid'),
+/// and an MLP GAN for tables of N features.
 #pragma once
 
 #include "ganad/layers/activations.hpp"
@@ -35,5 +36,15 @@ using DcganDiscriminator = Sequential<T, Shape<1, 28, 28>,
     Conv2D<64, 5, Stride<2>, Same>, LeakyReLU<>,             // 64 x 14 x 14
     Conv2D<128, 5, Stride<2>, Same>, LeakyReLU<>,            // 128 x 7 x 7
     Flatten, Dense<1>>;
+
+/// MLP generator for tables of N standardised features: Latent-d noise -> N values. The
+/// output is linear (standardised features are not bounded to [-1, 1] as pixels are).
+template <class T, int N, int Latent = 16, int Hidden = 64>
+using MlpGenerator = Sequential<T, Flat<Latent>, Dense<Hidden>, LeakyReLU<>, Dense<Hidden>, LeakyReLU<>, Dense<N>>;
+
+/// MLP discriminator for tables of N features: N values -> one logit. Its features (what
+/// the scorers read) are the second hidden layer's Hidden activations.
+template <class T, int N, int Hidden = 64>
+using MlpDiscriminator = Sequential<T, Flat<N>, Dense<Hidden>, LeakyReLU<>, Dense<Hidden>, LeakyReLU<>, Dense<1>>;
 
 }  // namespace ganad::models

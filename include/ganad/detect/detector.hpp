@@ -1,7 +1,8 @@
 /// Detector<Gan, Scorer>: turns a scorer's scores into decisions, with PyOD's names. fit() the
 /// scorer on normal training data, calibrate() a threshold on normal validation data for a
 /// target false-positive rate, then decision_function() (raw scores) and predict() (0/1).
-/// It owns its scorer and references its GAN; save(detector, path) writes all three.
+/// It owns its scorer and references its GAN; save(detector, path) writes all three. Without a
+/// scorer named, it uses score::NearestNeighbours with its defaults (docs/scoring.md).
 #pragma once
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "ganad/core/error.hpp"
 #include "ganad/core/samples.hpp"
+#include "ganad/detect/score/nearest_neighbours.hpp"
 #include "ganad/detect/scorer.hpp"
 
 namespace ganad {
@@ -25,7 +27,7 @@ struct CalibrationOptions {
   std::optional<double> quantile = std::nullopt;             ///< in (0, 1): threshold = this quantile of its scores
 };
 
-template <class Gan, class ScorerType>
+template <class Gan, class ScorerType = score::NearestNeighbours>
   requires Scorer<ScorerType, Gan>
 class Detector {
  public:
@@ -33,7 +35,8 @@ class Detector {
   using image_shape = typename Gan::image_shape;
   using scalar_type = T;
 
-  explicit Detector(Gan& gan, ScorerType scorer = {}) : gan_(&gan), scorer_(std::move(scorer)) {}
+  Detector(Gan& gan, ScorerType scorer) : gan_(&gan), scorer_(std::move(scorer)) {}
+  explicit Detector(Gan& gan) : Detector(gan, ScorerType()) {}
 
   [[nodiscard]] ScorerType& scorer() { return scorer_; }
   [[nodiscard]] const ScorerType& scorer() const { return scorer_; }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -42,6 +43,15 @@ struct GanOptions {
   /// averages over about 200 steps; 0 keeps a copy of the last weights.
   double discriminator_averaging = 0.995;
   int fixed_noise = 64;         ///< noise vectors kept fixed for sample grids
+  /// Explicit off-distribution negatives for D: each step D also learns "fake" on the real
+  /// batch plus Gaussian noise, its loss weighted by negative_weight. Each sample's noise has
+  /// standard deviation negative_noise x s x 2^u, u uniform in [-2, 2] (near and far), s the
+  /// batch's typical feature deviation (the root of its mean per-feature variance). Without
+  /// them D's output away from the data is arbitrary (on tables 1 - D(x) ranked anomalies as
+  /// the most normal); on images a noisy image is told apart trivially and they cost
+  /// accuracy. Default (unset): 1 for tables (a Flat<N> input), 0 for images (docs/training.md).
+  std::optional<double> negative_weight = std::nullopt;
+  double negative_noise = 1.0;
 };
 
 /// What one train_step did.
@@ -50,6 +60,7 @@ struct GanStepStats {
   double g_loss = 0;  ///< non-saturating G loss: BCE of D(G(z)) against "real"
   double d_real = 0;  ///< mean D(x) on the real batch
   double d_fake = 0;  ///< mean D(G(z)) on the fake batch, before D's update
+  double d_negative = 0;  ///< mean D on the off-distribution negatives (GanOptions::negative_weight), before D's update
 };
 
 /// How fit() walks the data.
@@ -123,6 +134,9 @@ class Gan {
   [[nodiscard]] const Adam<T>& generator_optimizer() const { return g_opt_; }
   [[nodiscard]] const Adam<T>& discriminator_optimizer() const { return d_opt_; }
   [[nodiscard]] const GanOptions& options() const { return options_; }
+  /// The weight of D's loss on off-distribution negatives in use: GanOptions::negative_weight,
+  /// or its default for this data (1 for tables, 0 for images).
+  [[nodiscard]] double negative_weight() const { return negative_weight_; }
   /// train_step calls over the GAN's life (saved with it).
   [[nodiscard]] std::int64_t steps() const { return steps_; }
   [[nodiscard]] ConstBatchView<T, latent_shape> fixed_noise() const { return fixed_noise_.view(); }
@@ -152,7 +166,17 @@ class Gan {
     const auto fake_logits = dnet.forward(fake);
     const auto f = bce_with_logits<T>(fake_logits.flat(), T(0), dlogits_.flat());
     dnet.backward(fake, dlogits_.view(), {});
-    require_finite(r.loss + f.loss, dnet.grads(), "the discriminator's");
+    double negative_loss = 0;
+    if (negative_weight_ > 0) {
+      const auto neg = make_negatives(real);
+      const auto neg_logits = dnet.forward(neg);
+      const auto q = bce_with_logits<T>(neg_logits.flat(), T(0), dlogits_.flat());
+      kernels::scale<T>(std::size_t(n), T(negative_weight_), dlogits_.data());
+      dnet.backward(neg, dlogits_.view(), {});
+      negative_loss = negative_weight_ * q.loss;
+      s.d_negative = q.mean_probability;
+    }
+    require_finite(r.loss + f.loss + negative_loss, dnet.grads(), "the discriminator's");
     d_opt_.step(dnet.params(), dnet.grads());
 
     g_.zero_grads();
@@ -165,7 +189,7 @@ class Gan {
     update_averaged_discriminator();  // after G's pass through D, the last to move D's statistics
 
     ++steps_;
-    s.d_loss = r.loss + f.loss;
+    s.d_loss = r.loss + f.loss + negative_loss;
     s.g_loss = gl.loss;
     s.d_real = r.mean_probability;
     s.d_fake = f.mean_probability;
@@ -217,6 +241,7 @@ class Gan {
         sum.g_loss += s.g_loss * nb;
         sum.d_real += s.d_real * nb;
         sum.d_fake += s.d_fake * nb;
+        sum.d_negative += s.d_negative * nb;
         images += nb;
         const bool epoch_end = bi + 1 == batches.size();
         const bool periodic = fo.report_every > 0 && (bi + 1) % std::size_t(fo.report_every) == 0;
@@ -227,7 +252,7 @@ class Gan {
           p.step = int(bi + 1);
           p.total_steps = steps_;
           p.epoch_end = epoch_end;
-          p.mean = {sum.d_loss / images, sum.g_loss / images, sum.d_real / images, sum.d_fake / images};
+          p.mean = {sum.d_loss / images, sum.g_loss / images, sum.d_real / images, sum.d_fake / images, sum.d_negative / images};
           p.images_per_second = in_epoch > 0 ? images / in_epoch : 0.0;
           p.seconds = now;
           if constexpr (std::is_same_v<std::invoke_result_t<Callback&, const FitProgress&>, bool>) {
@@ -296,6 +321,9 @@ class Gan {
     if (!(o.real_label > 0.0 && o.real_label <= 1.0))
       throw ValueError("Gan: real_label must be in (0, 1] (one-sided label smoothing uses 0.9)");
     if (o.fixed_noise < 0) throw ValueError("Gan: fixed_noise must be >= 0");
+    const double w = o.negative_weight.value_or(0.0);
+    if (!(w >= 0.0 && std::isfinite(w) && o.negative_noise > 0.0 && std::isfinite(o.negative_noise)))
+      throw ValueError("Gan: negative_weight must be >= 0 and negative_noise > 0 (both finite)");
     if (!(o.discriminator_averaging >= 0.0 && o.discriminator_averaging < 1.0))
       throw ValueError("Gan: discriminator_averaging must be in [0, 1) (the decay of D's weight average; 0 = last weights)");
     return o;
@@ -308,6 +336,34 @@ class Gan {
                         (loss_ok ? "gradient is not finite" : "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite")) +
                         ". The GAN keeps its weights from before this update (all finite; save them to inspect). "
                         "Lower the learning rates, or check the data's scale (the DCGAN expects values in [-1, 1]).");
+  }
+  /// The real batch plus N(0, (negative_noise sigma)^2) noise, sigma^2 the batch's mean
+  /// per-feature variance (in double, in a fixed order: the same bits on any thread count).
+  ConstBatchView<T, image_shape> make_negatives(ConstBatchView<T, image_shape> real) {
+    const int n = real.batch;
+    constexpr std::size_t F = image_shape::size;
+    negatives_.resize(n);
+    double var = 0;
+    if (n > 1) {
+      for (std::size_t c = 0; c < F; ++c) {
+        double sum = 0, sum2 = 0;
+        for (int i = 0; i < n; ++i) {
+          const double v = real.data[std::size_t(i) * F + c];
+          sum += v, sum2 += v * v;
+        }
+        var += std::max(sum2 / n - (sum / n) * (sum / n), 0.0);
+      }
+      var /= double(F);
+    }
+    const double sigma = options_.negative_noise * (var > 0 ? std::sqrt(var) : 1.0);
+    for (int i = 0; i < n; ++i) {
+      const double si = sigma * std::exp2(rng_.uniform(-2.0, 2.0));  // log-uniform in [sigma / 4, 4 sigma]: near and far
+      for (std::size_t c = 0; c < F; ++c) {
+        const std::size_t j = std::size_t(i) * F + c;
+        negatives_.data()[j] = T(double(real.data[j]) + si * rng_.normal());
+      }
+    }
+    return negatives_.view();
   }
   /// One step of the moving average of D's weights (steps_ counts the steps before this one).
   void update_averaged_discriminator() {
@@ -334,6 +390,7 @@ class Gan {
   }
 
   GanOptions options_;
+  double negative_weight_ = options_.negative_weight.value_or(image_shape::is_flat ? 1.0 : 0.0);
   G g_;
   AnomalyDiscriminator<D> d_, d_average_;
   Adam<T> g_opt_, d_opt_;
@@ -341,7 +398,7 @@ class Gan {
   std::int64_t steps_ = 0;
   Batch<T, latent_shape> z_, fixed_noise_;
   Batch<T, Flat<1>> dlogits_;
-  Batch<T, image_shape> dfake_, real_;
+  Batch<T, image_shape> dfake_, real_, negatives_;
 };
 
 }  // namespace ganad

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "support/alloc_counter.hpp"
@@ -135,6 +136,9 @@ TEST_CASE("Detector: saves and loads whole (GAN, scorer state, threshold); score
   check_round_trip([] { return score::Discriminator({.output = DiscriminatorOutput::negative_logit}); }, "det_d.ganad");
   check_round_trip([] { return score::FeatureMatching(); }, "det_fm.ganad");
   check_round_trip([] { return score::NearestNeighbours({.k = 3, .max_references = 100}); }, "det_knn.ganad");
+  check_round_trip([] {
+    return score::NearestNeighbours({.input_scaling = score::FeatureScaling::standardize, .discriminator_scaling = score::FeatureScaling::none, .input_share = 0.7});
+  }, "det_knn2.ganad");
   check_round_trip([] { return score::Reconstruction<ImgGan>({.epochs = 2, .batch = 32}); }, "det_rec.ganad");
   check_round_trip([] { return score::Weighted(score::Discriminator(), score::FeatureMatching()); }, "det_w.ganad");
 }
@@ -150,6 +154,7 @@ TEST_CASE("Detector files: options come from the file; another scorer or a bad c
   Detector back{other, score::NearestNeighbours({.k = 1})};
   load(back, path);
   CHECK(back.scorer().options().k == 7);
+  CHECK(back.scorer().options().input_share == 0.35);
   CHECK(back.scorer().references() == 64);
 
   ImgGan g3({.seed = 6});
@@ -163,7 +168,9 @@ TEST_CASE("Detector files: options come from the file; another scorer or a bad c
   ByteWriter gan_only;
   gan.save_state(gan_only);
   const std::size_t header = 8 + 4 + 4 + 8 + 4 + det.describe().size() + 8;
-  const std::size_t count_at = header + gan_only.bytes().size() + 8 + 8 + 8 + 1 + 8;  // k, max_references, seed, averaged, features
+  // k, space and the two scalings, input_share, max_references, seed, averaged, the two part
+  // sizes, then a double shift and scale per feature
+  const std::size_t count_at = header + gan_only.bytes().size() + 8 + 3 + 8 + 8 + 8 + 1 + 8 + 8 + 2 * 8 * det.scorer().feature_size();
   for (int b = 0; b < 8; ++b) bytes[count_at + std::size_t(b)] = 0xff;
   const auto sum = fnv1a64(std::span<const unsigned char>(bytes).first(bytes.size() - 8));
   for (int b = 0; b < 8; ++b) bytes[bytes.size() - 8 + std::size_t(b)] = (unsigned char)(sum >> (8 * b));
@@ -176,6 +183,19 @@ TEST_CASE("Detector files: options come from the file; another scorer or a bad c
   CHECK(target.decision_function(squares(10, 4)) == before);
   CHECK(target.scorer().references() == 32);
   std::remove(path.c_str());
+}
+
+TEST_CASE("Detector: without a scorer named, the default is score::NearestNeighbours with its defaults", "[detect][detector]") {
+  auto& gan = trained_gan();
+  Detector det{gan};
+  static_assert(std::is_same_v<decltype(det), Detector<ImgGan, score::NearestNeighbours>>);
+  const auto& o = det.scorer().options();
+  CHECK((o.space == score::FeatureSpace::input_and_discriminator && o.input_scaling == score::FeatureScaling::none &&
+         !o.discriminator_scaling && o.input_share == 0.35 && o.k == 5 && o.averaged));
+  det.fit(squares(256, 1));
+  CHECK(det.scorer().discriminator_scaling() == score::FeatureScaling::unit_length);  // the default for images
+  const auto [normal, odd] = test::mean_scores(det);
+  CHECK(odd > 2 * normal);
 }
 
 TEST_CASE("Detector: a steady stream of decision_function and predict calls allocates nothing after the first", "[detect][detector][alloc]") {

@@ -165,56 +165,121 @@ TEST_CASE("Scoring a steady stream allocates nothing after the first call", "[de
 }
 
 namespace {
-// D's features of x (eval mode) from the averaged D, in double.
-std::vector<std::vector<double>> features_of(ImgGan& gan, const RowMatrix<float>& x) {
-  auto& d = gan.averaged_discriminator().net();
-  d.eval();
-  d.forward(view(x));
-  const auto f = d.layer_output<ImgD::depth - 2>();
-  const std::size_t F = decltype(f)::shape::size;
-  std::vector<std::vector<double>> out(std::size_t(x.rows()), std::vector<double>(F));
-  for (std::size_t i = 0; i < out.size(); ++i)
-    for (std::size_t c = 0; c < F; ++c) out[i][c] = f.data[i * F + c];
-  d.train();
-  return out;
-}
-// Mean distance of unit vectors to the k nearest references, by brute force.
-double knn_reference(const std::vector<double>& q, const std::vector<std::vector<double>>& refs, int k) {
-  auto unit = [](std::vector<double> v) {
-    double n = 0;
-    for (double a : v) n += a * a;
-    for (double& a : v) a /= std::sqrt(n);
-    return v;
-  };
-  const auto uq = unit(q);
-  std::vector<double> d;
-  for (const auto& r : refs) {
-    const auto ur = unit(r);
-    double s = 0;
-    for (std::size_t c = 0; c < ur.size(); ++c) s += (uq[c] - ur[c]) * (uq[c] - ur[c]);
-    d.push_back(std::sqrt(s));
+using score::FeatureScaling;
+using score::FeatureSpace;
+using Rows = std::vector<std::vector<double>>;
+
+// The parts of each row's embedding before scaling, in double: the input and/or D's features
+// (the averaged D, eval mode).
+std::vector<Rows> raw_parts(ImgGan& gan, const RowMatrix<float>& x, FeatureSpace space) {
+  std::vector<Rows> parts;
+  if (space != FeatureSpace::discriminator) {
+    Rows in(std::size_t(x.rows()));
+    for (std::size_t i = 0; i < in.size(); ++i) in[i].assign(x.row(Eigen::Index(i)).data(), x.row(Eigen::Index(i)).data() + x.cols());
+    parts.push_back(in);
   }
-  std::sort(d.begin(), d.end());
-  return std::accumulate(d.begin(), d.begin() + k, 0.0) / k;
+  if (space != FeatureSpace::input) {
+    auto& d = gan.averaged_discriminator().net();
+    d.eval();
+    d.forward(view(x));
+    const auto f = d.layer_output<ImgD::depth - 2>();
+    const std::size_t F = decltype(f)::shape::size;
+    Rows feat(std::size_t(x.rows()), std::vector<double>(F));
+    for (std::size_t i = 0; i < feat.size(); ++i)
+      for (std::size_t c = 0; c < F; ++c) feat[i][c] = f.data[i * F + c];
+    d.train();
+    parts.push_back(feat);
+  }
+  return parts;
+}
+
+// kNN by brute force, written from the documentation: each part scaled with statistics of the
+// references, parts weighted by their shares, mean Euclidean distance to the k nearest.
+std::vector<double> knn_reference(ImgGan& gan, const RowMatrix<float>& refs, const RowMatrix<float>& x, const score::NearestNeighboursOptions& o) {
+  auto r_parts = raw_parts(gan, refs, o.space), x_parts = raw_parts(gan, x, o.space);
+  const bool both = r_parts.size() == 2;
+  std::vector<Rows> r_emb, x_emb;
+  for (std::size_t p = 0; p < r_parts.size(); ++p) {
+    const FeatureScaling scaling = (p == 0 && o.space != FeatureSpace::discriminator) ? o.input_scaling : o.discriminator_scaling.value_or(FeatureScaling::unit_length);
+    const std::size_t F = r_parts[p][0].size();
+    const double n = double(r_parts[p].size());
+    std::vector<double> mean(F, 0.0), var(F, 0.0), shift(F, 0.0), scale(F, 1.0);
+    for (const auto& row : r_parts[p])
+      for (std::size_t c = 0; c < F; ++c) mean[c] += row[c] / n;
+    for (const auto& row : r_parts[p])
+      for (std::size_t c = 0; c < F; ++c) var[c] += (row[c] - mean[c]) * (row[c] - mean[c]) / n;
+    double len2 = 1.0;  // the mean squared length of the scaled part over the references
+    if (scaling == FeatureScaling::standardize) {
+      const double floor = 0.1 * std::sqrt(std::accumulate(var.begin(), var.end(), 0.0) / double(F));
+      len2 = 0;
+      for (std::size_t c = 0; c < F; ++c) {
+        shift[c] = mean[c];
+        scale[c] = 1.0 / std::max(std::sqrt(var[c]), floor);
+        len2 += var[c] * scale[c] * scale[c];
+      }
+    } else if (scaling == FeatureScaling::none) {
+      len2 = 0;
+      for (std::size_t c = 0; c < F; ++c) len2 += var[c] + mean[c] * mean[c];
+    }
+    const double share = !both ? 1.0 : p == 0 ? o.input_share : 1.0 - o.input_share;
+    const double part_scale = both ? std::sqrt(share / len2) : 1.0;
+    auto embed = [&](const Rows& rows) {
+      Rows out = rows;
+      for (auto& v : out) {
+        double norm = 1.0;
+        if (scaling == FeatureScaling::unit_length) norm = std::sqrt(std::inner_product(v.begin(), v.end(), v.begin(), 0.0));
+        for (std::size_t c = 0; c < F; ++c) v[c] = (v[c] / norm - shift[c]) * scale[c] * part_scale;
+      }
+      return out;
+    };
+    r_emb.push_back(embed(r_parts[p]));
+    x_emb.push_back(embed(x_parts[p]));
+  }
+  std::vector<double> scores;
+  for (std::size_t i = 0; i < std::size_t(x.rows()); ++i) {
+    std::vector<double> d;
+    for (std::size_t j = 0; j < std::size_t(refs.rows()); ++j) {
+      double s = 0;
+      for (std::size_t p = 0; p < r_emb.size(); ++p)
+        for (std::size_t c = 0; c < r_emb[p][j].size(); ++c) s += (x_emb[p][i][c] - r_emb[p][j][c]) * (x_emb[p][i][c] - r_emb[p][j][c]);
+      d.push_back(std::sqrt(s));
+    }
+    std::sort(d.begin(), d.end());
+    scores.push_back(std::accumulate(d.begin(), d.begin() + o.k, 0.0) / o.k);
+  }
+  return scores;
 }
 }  // namespace
 
-TEST_CASE("NearestNeighbours: scores equal a brute-force kNN in D's feature space", "[detect][scorers][knn]") {
+TEST_CASE("NearestNeighbours: scores equal a brute-force kNN, in every feature space and scaling", "[detect][scorers][knn]") {
   auto& gan = trained_gan();
-  const auto train = squares(300, 21), x = squares(20, 22);
-  const auto ref_features = features_of(gan, train);
-  const auto x_features = features_of(gan, x);
-  for (int k : {1, 3, 7}) {
-    score::NearestNeighbours knn({.k = k});
+  const auto train = squares(300, 21);
+  RowMatrix<float> x(24, test::image_size);
+  x << squares(12, 22), anomalies(12, 23);
+  const score::NearestNeighboursOptions cases[] = {
+      {},  // the default: the input as it is beside unit-length D features
+      {.k = 1},
+      {.k = 3, .space = FeatureSpace::input},
+      {.k = 3, .space = FeatureSpace::input, .input_scaling = FeatureScaling::standardize},
+      {.k = 7, .space = FeatureSpace::discriminator},  // version 0.2's kNN
+      {.space = FeatureSpace::discriminator, .discriminator_scaling = FeatureScaling::standardize},
+      {.space = FeatureSpace::discriminator, .discriminator_scaling = FeatureScaling::none},
+      {.input_scaling = FeatureScaling::standardize, .discriminator_scaling = FeatureScaling::none, .input_share = 0.7},
+      {.input_scaling = FeatureScaling::unit_length, .discriminator_scaling = FeatureScaling::standardize, .input_share = 1.0},
+  };
+  for (const auto& o : cases) {
+    score::NearestNeighbours knn(o);
     knn.fit(gan, train);
     REQUIRE(knn.references() == 300);
-    std::vector<float> s(20);
+    std::vector<float> s(24);
     knn.score(gan, view(x), s);
-    for (int i = 0; i < 20; ++i) {
-      INFO("k " << k << ", row " << i);
-      // float features and float similarities against double: 2e-4 covers the rounding of
-      // sqrt(2 - 2 cos) near 0, where an error of 1e-7 in cos moves the distance most.
-      CHECK(s[std::size_t(i)] == Approx(knn_reference(x_features[std::size_t(i)], ref_features, k)).margin(2e-4));
+    const auto want = knn_reference(gan, train, x, o);
+    for (int i = 0; i < 24; ++i) {
+      INFO("space " << int(o.space) << ", scalings " << int(o.input_scaling) << "/" << int(o.discriminator_scaling.value_or(FeatureScaling::unit_length)) << ", share "
+                    << o.input_share << ", k " << o.k << ", row " << i);
+      // Float embeddings and |q|^2 + |r|^2 - 2 q.r in float against double: near distance 0
+      // an error of 1e-7 in a squared distance moves the distance most.
+      CHECK(s[std::size_t(i)] == Approx(want[std::size_t(i)]).epsilon(1e-4).margin(2e-4));
     }
   }
   // A training image is its own nearest neighbour.
@@ -265,6 +330,8 @@ TEST_CASE("NearestNeighbours: bad settings, too little data, NaN in the referenc
   auto& gan = trained_gan();
   CHECK_THROWS_AS(score::NearestNeighbours({.k = 0}), ValueError);
   CHECK_THROWS_AS(score::NearestNeighbours({.max_references = -1}), ValueError);
+  CHECK_THROWS_WITH(score::NearestNeighbours({.input_share = 1.5}), Catch::Contains("input_share must be in [0, 1]"));
+  CHECK_THROWS_AS(score::NearestNeighbours({.space = score::FeatureSpace(7)}), ValueError);
   score::NearestNeighbours knn({.k = 5});
   CHECK_THROWS_WITH(knn.fit(gan, squares(4, 1)), Catch::Contains("fewer than k = 5"));
   RowMatrix<float> bad = squares(10, 1);

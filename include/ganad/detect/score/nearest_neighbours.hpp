@@ -1,15 +1,19 @@
-/// score::NearestNeighbours: kNN in the discriminator's feature space. The unit-length D
-/// features of the normal images given to fit() are the references; a sample's score is the
-/// mean Euclidean distance of its unit feature vector to its k nearest references.
+/// score::NearestNeighbours: kNN anomaly score. Each sample is embedded in a feature space (the
+/// input itself, the discriminator's last hidden features, or both side by side), scaled as
+/// the options say; the score is the mean Euclidean distance to the k nearest embeddings of
+/// the normal samples given to fit() (the references).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ganad/core/random.hpp"
@@ -19,37 +23,64 @@
 
 namespace ganad::score {
 
+/// Where the neighbours are looked for.
+enum class FeatureSpace : std::uint8_t {
+  input,                      ///< the samples themselves (no network runs)
+  discriminator,              ///< D's features: the output of its last hidden layer
+  input_and_discriminator,    ///< both, each part scaled to the same mean squared length
+};
+/// How each feature space's vectors are scaled before distances are taken.
+enum class FeatureScaling : std::uint8_t {
+  standardize,  ///< per feature: (v - mean) / sd over the references (sd floored, see below)
+  unit_length,  ///< each vector divided by its Euclidean length: cosine neighbours
+  none,         ///< as they are
+};
+
 struct NearestNeighboursOptions {
   int k = 5;                ///< neighbours averaged
-  int max_references = 0;   ///< keep at most this many normal images (a seeded random subset); 0: all
+  FeatureSpace space = FeatureSpace::input_and_discriminator;
+  FeatureScaling input_scaling = FeatureScaling::none;                 ///< of the input part
+  /// Of D's features; unset: unit_length for images, none for tables (a Flat<N> input).
+  std::optional<FeatureScaling> discriminator_scaling = std::nullopt;
+  /// With both spaces: the input's share of the mean squared distance between references
+  /// (the rest is D's features').
+  double input_share = 0.35;
+  int max_references = 0;   ///< keep at most this many normal samples (a seeded random subset); 0: all
   std::uint64_t seed = 0;   ///< chooses that subset
   bool averaged = true;     ///< features of the averaged D (false: the trained D's last weights)
 };
 
-/// The distance is sqrt(2 - 2 cos), so the neighbours are those of cosine similarity. On
-/// MNIST 0-4 vs 5-9 it beats every other scorer here (docs/mnist.md); the price is memory,
-/// features x references floats (6272 x 27,537 = 690 MB for that split: see
-/// max_references), and a product with all references per scored batch. Scores of the fit()
-/// data themselves find each image at distance 0 as one of its neighbours. The references are
-/// saved with a Detector's model file.
+/// The defaults (the input as it is, beside D's features: as they are for tables, scaled to
+/// unit length for images) are the library's default scorer, chosen across MNIST, digits,
+/// breast cancer and a synthetic table (docs/scoring.md): magnitude is what tables'
+/// anomalies differ by, the direction of D's features what tells digits apart. Standardisation divides each feature by its
+/// standard deviation over the references, floored at a tenth of the features' root-mean-
+/// square deviation so that near-constant features (an image's border pixels) cannot
+/// dominate. With both spaces, each part is scaled so that its mean squared length over the
+/// references is its share (input_share, 1 - input_share), whatever the parts' sizes. The
+/// price is memory, embedding size x references floats (7056 x 27,537 = 777 MB for MNIST
+/// 0-4: see max_references), and a product with all references per scored batch. Scores of
+/// the fit() data themselves find each sample at distance 0 as one of its neighbours. The
+/// references are saved with a Detector's model file.
 class NearestNeighbours {
  public:
   static constexpr std::string_view name() { return "nearest_neighbours"; }
   explicit NearestNeighbours(NearestNeighboursOptions options = {}) : options_(validated(options)) {}
   [[nodiscard]] const NearestNeighboursOptions& options() const { return options_; }
   [[nodiscard]] bool fitted() const { return references_ > 0; }
-  /// Number of reference feature vectors kept by fit(), and their length.
+  /// Number of reference vectors kept by fit(), and their length.
   [[nodiscard]] int references() const { return references_; }
-  [[nodiscard]] std::size_t feature_size() const { return features_; }
+  [[nodiscard]] std::size_t feature_size() const { return width_; }
+  /// The scaling of D's features in use since fit(): the option, or its default for the data.
+  [[nodiscard]] FeatureScaling discriminator_scaling() const { return discriminator_scaling_; }
 
   template <class Gan>
   void fit(Gan& gan, const Samples<typename Gan::T>& normal) {
-    using D = typename Gan::discriminator_type::net_type;
+    using T = typename Gan::T;
     using Image = typename Gan::image_shape;
-    constexpr std::size_t F = detail::feature_shape<D>::size;
     const auto src = normal.template as<Image>("score::NearestNeighbours::fit");
     if (src.rows < options_.k)
-      throw ValueError("score::NearestNeighbours::fit: " + std::to_string(src.rows) + " normal images are fewer than k = " +
+      throw ValueError("score::NearestNeighbours::fit: " + std::to_string(src.rows) + " normal samples are fewer than k = " +
                        std::to_string(options_.k));
     // The subset: a seeded shuffle of the row indices, first max_references kept, in order.
     std::vector<int> rows(std::size_t(src.rows));
@@ -62,54 +93,73 @@ class NearestNeighbours {
     }
     const int r_count = int(rows.size());
     const bool subset = r_count < src.rows;
-    RowMatrix<typename Gan::T> picked;
-    detail::RowSource<typename Gan::T, Image> chosen = src;
+    RowMatrix<T> picked;
+    detail::RowSource<T, Image> chosen = src;
     if (subset) {
       picked.resize(r_count, Eigen::Index(Image::size));
       for (int i = 0; i < r_count; ++i) std::copy_n(src.row(rows[std::size_t(i)]), Image::size, picked.row(i).data());
       chosen = {picked.data(), r_count, std::ptrdiff_t(Image::size)};
     }
-    auto& d = detail::scoring_discriminator(gan, options_.averaged).net();
-    std::vector<float> refs(std::size_t(r_count) * F);  // swapped in at the end: a failed fit changes nothing
-    Batch<typename Gan::T, Image> staging;
-    detail::scan_in_chunks(chosen, staging, subset ? "score::NearestNeighbours::fit (the chosen subset)" : "score::NearestNeighbours::fit",
-                           [&](ConstBatchView<typename Gan::T, Image> chunk, int r0) { unit_features(d, chunk, refs.data() + std::size_t(r0) * F); });
-    refs_ = std::move(refs);
-    references_ = r_count;
-    features_ = F;
+    const char* who = subset ? "score::NearestNeighbours::fit (the chosen subset)" : "score::NearestNeighbours::fit";
+    // Everything is built aside and swapped in at the end: a failed fit changes nothing.
+    NearestNeighbours next(options_);
+    next.layout<Gan>();
+    Batch<T, Image> staging;
+    // Pass 1: each feature's mean and variance (in double, rows in order: the same bits on any
+    // thread count), from which the scaling follows.
+    const std::size_t W = next.width_;
+    std::vector<double> sum(W), sum2(W);
+    detail::scan_in_chunks(chosen, staging, who, [&](ConstBatchView<T, Image> chunk, int) {
+      next.raw_rows(gan, chunk, [&](int, std::size_t offset, const auto* v, std::size_t n) {
+        for (std::size_t c = 0; c < n; ++c) sum[offset + c] += double(v[c]), sum2[offset + c] += double(v[c]) * double(v[c]);
+      });
+    });
+    next.set_scaling(sum, sum2, r_count);
+    // Pass 2: the references' embeddings and squared lengths.
+    next.refs_.resize(std::size_t(r_count) * W);
+    next.ref_norms_.resize(std::size_t(r_count));
+    detail::scan_in_chunks(chosen, staging, who, [&](ConstBatchView<T, Image> chunk, int r0) {
+      next.embed(gan, chunk, next.refs_.data() + std::size_t(r0) * W, next.ref_norms_.data() + r0);
+    });
+    next.references_ = r_count;
+    *this = std::move(next);
   }
 
   template <class Gan>
   void score(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, std::span<typename Gan::T> out) {
-    using D = typename Gan::discriminator_type::net_type;
-    constexpr std::size_t F = detail::feature_shape<D>::size;
     detail::require_fitted(fitted(), "score::NearestNeighbours");
-    if (features_ != F) throw ShapeError("score::NearestNeighbours: fitted on another discriminator's features");
+    if (input_size_ != (uses_input() ? Gan::image_shape::size : 0) || feature_size_ != (uses_discriminator() ? feature_size_of<Gan>() : 0))
+      throw ShapeError("score::NearestNeighbours: fitted on samples or a discriminator of another shape");
     const int n = x.batch, k = std::min(options_.k, references_);
-    if (query_.size() < std::size_t(n) * F) query_.resize(std::size_t(n) * F);
-    unit_features(detail::scoring_discriminator(gan, options_.averaged).net(), x, query_.data());
-    // Similarities to the references block by block; each row keeps its k largest, sorted.
+    const std::size_t W = width_;
+    if (query_.size() < std::size_t(n) * W) query_.resize(std::size_t(n) * W);
+    if (query_norms_.size() < std::size_t(n)) query_norms_.resize(std::size_t(n));
+    embed(gan, x, query_.data(), query_norms_.data());
+    // Squared distances |q|^2 + |r|^2 - 2 q.r to the references block by block; each row
+    // keeps its k smallest, sorted.
     const int block = std::min(references_, 4096);
-    if (sims_.size() < std::size_t(n) * block) sims_.resize(std::size_t(n) * block);
-    best_.assign(std::size_t(n) * k, -2.f);
+    if (products_.size() < std::size_t(n) * block) products_.resize(std::size_t(n) * block);
+    best_.assign(std::size_t(n) * k, std::numeric_limits<float>::infinity());
     for (int r0 = 0; r0 < references_; r0 += block) {
       const int rb = std::min(block, references_ - r0);
-      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, n, rb, int(F), 1.f, query_.data(), int(F),
-                           refs_.data() + std::size_t(r0) * F, int(F), 0.f, sims_.data(), rb);
+      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, n, rb, int(W), 1.f, query_.data(), int(W),
+                           refs_.data() + std::size_t(r0) * W, int(W), 0.f, products_.data(), rb);
       kernels::parallel_for(n, double(n) * rb, [&](std::ptrdiff_t i) {
         float* top = best_.data() + std::size_t(i) * k;
-        const float* s = sims_.data() + std::size_t(i) * rb;
+        const float* p = products_.data() + std::size_t(i) * rb;
+        const float qn = query_norms_[std::size_t(i)];
         for (int j = 0; j < rb; ++j) {
-          if (!(s[j] > top[k - 1])) continue;
-          int p = k - 1;
-          for (; p > 0 && top[p - 1] < s[j]; --p) top[p] = top[p - 1];
-          top[p] = s[j];
+          const float d2 = std::max(qn + ref_norms_[std::size_t(r0 + j)] - 2.f * p[j], 0.f);
+          if (!(d2 < top[k - 1])) continue;
+          int q = k - 1;
+          for (; q > 0 && top[q - 1] > d2; --q) top[q] = top[q - 1];
+          top[q] = d2;
         }
       });
     }
     for (int i = 0; i < n; ++i) {
       double sum = 0;
-      for (int j = 0; j < k; ++j) sum += std::sqrt(std::max(2.0 - 2.0 * double(best_[std::size_t(i) * k + j]), 0.0));
+      for (int j = 0; j < k; ++j) sum += std::sqrt(double(best_[std::size_t(i) * k + j]));
       out[std::size_t(i)] = typename Gan::T(sum / k);
     }
   }
@@ -117,55 +167,156 @@ class NearestNeighbours {
   [[nodiscard]] std::string describe() const { return "score::NearestNeighbours"; }
   void save_state(ByteWriter& w) const {
     w.put(std::int64_t(options_.k));
+    w.put(std::uint8_t(options_.space));
+    w.put(std::uint8_t(options_.input_scaling));
+    w.put(std::uint8_t(discriminator_scaling_));
+    w.put_float(options_.input_share);
     w.put(std::int64_t(options_.max_references));
     w.put(options_.seed);
     w.put(std::uint8_t(options_.averaged));
-    w.put(std::uint64_t(features_));
+    w.put(std::uint64_t(input_size_));
+    w.put(std::uint64_t(feature_size_));
+    w.put_floats<double>(shift_);
+    w.put_floats<double>(scale_);
     w.put(std::uint64_t(references_));
     w.put_floats<float>(refs_);
   }
   void load_state(ByteReader& r) {
     NearestNeighboursOptions o;
     o.k = int(r.get<std::int64_t>());
+    const auto space = r.get<std::uint8_t>(), input_scaling = r.get<std::uint8_t>(), discriminator_scaling = r.get<std::uint8_t>();
+    if (space > 2 || input_scaling > 2 || discriminator_scaling > 2) throw FormatError("score::NearestNeighbours: unknown feature space or scaling");
+    o.space = FeatureSpace(space);
+    o.input_scaling = FeatureScaling(input_scaling);
+    o.discriminator_scaling = FeatureScaling(discriminator_scaling);  // as resolved by fit()
+    o.input_share = r.get_float<double>();
     o.max_references = int(r.get<std::int64_t>());
     o.seed = r.get<std::uint64_t>();
     o.averaged = r.get<std::uint8_t>() != 0;
-    const std::size_t features = detail::get_count(r, 0, "score::NearestNeighbours");
-    const std::size_t references = detail::get_count(r, std::max<std::size_t>(features, 1) * sizeof(float), "score::NearestNeighbours");
-    std::vector<float> refs(features * references);
-    r.get_floats<float>(refs);
-    options_ = validated(o);
-    features_ = features;
-    references_ = int(references);
-    refs_ = std::move(refs);
+    NearestNeighbours next(validated(o));
+    next.discriminator_scaling_ = *o.discriminator_scaling;
+    next.input_size_ = detail::get_count(r, 0, "score::NearestNeighbours");
+    next.feature_size_ = detail::get_count(r, 0, "score::NearestNeighbours");
+    if ((next.input_size_ > 0) != next.uses_input() || (next.feature_size_ > 0) != next.uses_discriminator() ||
+        next.input_size_ > r.remaining() || next.feature_size_ > r.remaining())
+      throw FormatError("score::NearestNeighbours: feature sizes do not match the feature space");
+    next.width_ = next.input_size_ + next.feature_size_;
+    next.shift_.resize(next.width_);
+    next.scale_.resize(next.width_);
+    r.get_floats<double>(next.shift_);
+    r.get_floats<double>(next.scale_);
+    const std::size_t references = detail::get_count(r, std::max<std::size_t>(next.width_, 1) * sizeof(float), "score::NearestNeighbours");
+    next.refs_.resize(next.width_ * references);
+    r.get_floats<float>(next.refs_);
+    next.references_ = int(references);
+    next.ref_norms_.resize(references);
+    for (std::size_t i = 0; i < references; ++i) next.ref_norms_[i] = squared_length(next.refs_.data() + i * next.width_, next.width_);
+    *this = std::move(next);
   }
 
  private:
   static NearestNeighboursOptions validated(NearestNeighboursOptions o) {
     if (o.k < 1) throw ValueError("score::NearestNeighbours: k must be at least 1, not " + std::to_string(o.k));
     if (o.max_references < 0) throw ValueError("score::NearestNeighbours: max_references must be 0 (all) or positive");
+    if (!(o.input_share >= 0.0 && o.input_share <= 1.0))
+      throw ValueError("score::NearestNeighbours: input_share must be in [0, 1], not " + std::to_string(o.input_share));
+    if (std::uint8_t(o.space) > 2 || std::uint8_t(o.input_scaling) > 2 || std::uint8_t(o.discriminator_scaling.value_or(FeatureScaling::none)) > 2) throw ValueError("score::NearestNeighbours: unknown feature space or scaling");
     return o;
   }
-  /// D's features of x in eval mode, each row scaled to unit length, as float.
-  template <class Net>
-  static void unit_features(Net& d, ConstBatchView<typename Net::scalar_type, typename Net::in_shape> x, float* out) {
-    constexpr std::size_t F = detail::feature_shape<Net>::size;
-    const auto f = detail::features(d, x);
-    for (int i = 0; i < x.batch; ++i) {
-      const auto* src = f.data + std::size_t(i) * F;
-      double norm2 = 0;
-      for (std::size_t c = 0; c < F; ++c) norm2 += double(src[c]) * src[c];
-      const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;  // an all-zero vector stays zero
-      for (std::size_t c = 0; c < F; ++c) out[std::size_t(i) * F + c] = float(src[c] * inv);
+  /// The scaling of the part starting at `offset` (0: the input, if used).
+  [[nodiscard]] FeatureScaling scaling_of(std::size_t offset) const {
+    return offset == 0 && uses_input() ? options_.input_scaling : discriminator_scaling_;
+  }
+  [[nodiscard]] bool uses_input() const { return options_.space != FeatureSpace::discriminator; }
+  [[nodiscard]] bool uses_discriminator() const { return options_.space != FeatureSpace::input; }
+  template <class Gan>
+  static constexpr std::size_t feature_size_of() {
+    return detail::feature_shape<typename Gan::discriminator_type::net_type>::size;
+  }
+  template <class Gan>
+  void layout() {
+    discriminator_scaling_ = options_.discriminator_scaling.value_or(Gan::image_shape::is_flat ? FeatureScaling::none : FeatureScaling::unit_length);
+    input_size_ = uses_input() ? Gan::image_shape::size : 0;
+    feature_size_ = uses_discriminator() ? feature_size_of<Gan>() : 0;
+    width_ = input_size_ + feature_size_;
+  }
+  static float squared_length(const float* v, std::size_t n) {
+    double s = 0;
+    for (std::size_t c = 0; c < n; ++c) s += double(v[c]) * double(v[c]);
+    return float(s);
+  }
+  /// Calls part(row, offset, values, count) for each row of x and each part of its raw
+  /// (unscaled) embedding: the input at offset 0, D's features after it.
+  template <class Gan, class Part>
+  void raw_rows(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, Part&& part) {
+    if (uses_input())
+      for (int i = 0; i < x.batch; ++i) part(i, 0, x.data + std::size_t(i) * input_size_, input_size_);
+    if (uses_discriminator()) {
+      const auto f = detail::features(detail::scoring_discriminator(gan, options_.averaged).net(), x);
+      for (int i = 0; i < x.batch; ++i) part(i, input_size_, f.data + std::size_t(i) * feature_size_, feature_size_);
     }
+  }
+  /// shift_ and scale_ per feature (embedding = (v - shift) * scale) from the references' sums.
+  void set_scaling(const std::vector<double>& sum, const std::vector<double>& sum2, int rows) {
+    shift_.assign(width_, 0.0);
+    scale_.assign(width_, 1.0);
+    const double n = rows;
+    for (const auto& [offset, size] : {std::pair{std::size_t(0), input_size_}, std::pair{input_size_, feature_size_}}) {
+      if (size == 0) continue;
+      double part_scale = 1.0;
+      const FeatureScaling scaling = scaling_of(offset);
+      if (scaling == FeatureScaling::standardize) {
+        double mean_var = 0;
+        std::vector<double> var(size);
+        for (std::size_t c = 0; c < size; ++c) {
+          const double m = sum[offset + c] / n;
+          var[c] = std::max(sum2[offset + c] / n - m * m, 0.0);
+          mean_var += var[c] / double(size);
+          shift_[offset + c] = m;
+        }
+        const double floor = 0.1 * std::sqrt(mean_var);
+        double mean_len2 = 0;  // E|(v - m) / sd|^2 over the references
+        for (std::size_t c = 0; c < size; ++c) {
+          const double sd = std::max(std::sqrt(var[c]), floor);
+          scale_[offset + c] = sd > 0 ? 1.0 / sd : 1.0;
+          mean_len2 += var[c] * scale_[offset + c] * scale_[offset + c];
+        }
+        part_scale = mean_len2 > 0 ? 1.0 / std::sqrt(mean_len2) : 1.0;
+      } else if (scaling == FeatureScaling::none) {
+        double mean_len2 = 0;
+        for (std::size_t c = 0; c < size; ++c) mean_len2 += sum2[offset + c] / n;
+        part_scale = mean_len2 > 0 ? 1.0 / std::sqrt(mean_len2) : 1.0;
+      }  // unit_length: every vector has length 1 (or 0) already
+      if (input_size_ == 0 || feature_size_ == 0) part_scale = 1.0;  // one space: distances in its own units
+      else part_scale *= std::sqrt(offset == 0 ? options_.input_share : 1.0 - options_.input_share);
+      for (std::size_t c = 0; c < size; ++c) scale_[offset + c] *= part_scale;
+    }
+  }
+  /// The scaled embeddings of x (rows of width_ floats) and their squared lengths.
+  template <class Gan>
+  void embed(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, float* out, float* norms) {
+    const std::size_t W = width_;
+    raw_rows(gan, x, [&](int i, std::size_t offset, const auto* v, std::size_t n) {
+      float* o = out + std::size_t(i) * W + offset;
+      double inv = 1.0;
+      if (scaling_of(offset) == FeatureScaling::unit_length) {  // an all-zero vector stays zero
+        double len2 = 0;
+        for (std::size_t c = 0; c < n; ++c) len2 += double(v[c]) * double(v[c]);
+        inv = len2 > 0 ? 1.0 / std::sqrt(len2) : 0.0;
+      }
+      for (std::size_t c = 0; c < n; ++c) o[c] = float((double(v[c]) * inv - shift_[offset + c]) * scale_[offset + c]);
+    });
+    for (int i = 0; i < x.batch; ++i) norms[i] = squared_length(out + std::size_t(i) * W, W);
   }
 
   NearestNeighboursOptions options_;
+  FeatureScaling discriminator_scaling_ = FeatureScaling::unit_length;  // resolved by fit()
   int references_ = 0;
-  std::size_t features_ = 0;
-  std::vector<float> refs_;
-  aligned_vector<float> query_, sims_;
-  std::vector<float> best_;
+  std::size_t input_size_ = 0, feature_size_ = 0, width_ = 0;
+  std::vector<double> shift_, scale_;  // per feature of the embedding
+  std::vector<float> refs_, ref_norms_;
+  aligned_vector<float> query_, products_;
+  std::vector<float> query_norms_, best_;
 };
 
 }  // namespace ganad::score
