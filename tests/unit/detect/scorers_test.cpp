@@ -326,6 +326,25 @@ TEST_CASE("NearestNeighbours: anomalies score higher; a subset of references; th
   CHECK(test::all_allocations() == before);
 }
 
+TEST_CASE("NearestNeighbours: a row's score does not depend on its batch, the chunking or the thread count", "[detect][scorers][knn][parity]") {
+  auto& gan = trained_gan();
+  Detector det{gan};  // the default: input and D's features
+  det.fit(squares(300, 1));
+  RowMatrix<float> x(600, test::image_size);  // three chunks of 256 rows or fewer
+  x << squares(300, 12), anomalies(300, 13);
+  test::ThreadCount threads(1);
+  const ScoreVector<float> all = det.decision_function(x);
+  threads.set(3);
+  CHECK(det.decision_function(x) == all);
+  for (int i : {0, 255, 256, 599}) CHECK(det.decision_function(x.row(i))[0] == all[i]);  // alone, in a batch of one
+  CHECK(det.decision_function(x.middleRows(100, 50)) == all.segment(100, 50));
+  RowMatrix<float> swapped = x;
+  swapped.row(0).swap(swapped.row(400));
+  const ScoreVector<float> s2 = det.decision_function(swapped);
+  CHECK(s2[400] == all[0]);
+  CHECK(s2[0] == all[400]);
+}
+
 TEST_CASE("NearestNeighbours: bad settings, too little data, NaN in the references", "[detect][scorers][knn]") {
   auto& gan = trained_gan();
   CHECK_THROWS_AS(score::NearestNeighbours({.k = 0}), ValueError);

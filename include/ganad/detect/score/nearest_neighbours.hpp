@@ -132,17 +132,22 @@ class NearestNeighbours {
       throw ShapeError("score::NearestNeighbours: fitted on samples or a discriminator of another shape");
     const int n = x.batch, k = std::min(options_.k, references_);
     const std::size_t W = width_;
-    if (query_.size() < std::size_t(n) * W) query_.resize(std::size_t(n) * W);
-    if (query_norms_.size() < std::size_t(n)) query_norms_.resize(std::size_t(n));
+    // gemm sends a single row to gemv, whose sums run in another order than the tiled
+    // kernel's; a copy of the row as a second one keeps the tiled order, so that a sample
+    // scores the same alone as in any batch.
+    const int rows = std::max(n, 2);
+    if (query_.size() < std::size_t(rows) * W) query_.resize(std::size_t(rows) * W);
+    if (query_norms_.size() < std::size_t(rows)) query_norms_.resize(std::size_t(rows));
     embed(gan, x, query_.data(), query_norms_.data());
+    if (n == 1) std::copy_n(query_.data(), W, query_.data() + W);
     // Squared distances |q|^2 + |r|^2 - 2 q.r to the references block by block; each row
     // keeps its k smallest, sorted.
     const int block = std::min(references_, 4096);
-    if (products_.size() < std::size_t(n) * block) products_.resize(std::size_t(n) * block);
+    if (products_.size() < std::size_t(rows) * block) products_.resize(std::size_t(rows) * block);
     best_.assign(std::size_t(n) * k, std::numeric_limits<float>::infinity());
     for (int r0 = 0; r0 < references_; r0 += block) {
       const int rb = std::min(block, references_ - r0);
-      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, n, rb, int(W), 1.f, query_.data(), int(W),
+      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, rows, rb, int(W), 1.f, query_.data(), int(W),
                            refs_.data() + std::size_t(r0) * W, int(W), 0.f, products_.data(), rb);
       kernels::parallel_for(n, double(n) * rb, [&](std::ptrdiff_t i) {
         float* top = best_.data() + std::size_t(i) * k;
