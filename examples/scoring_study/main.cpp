@@ -105,13 +105,17 @@ json run(const Options& o, const Defaults& def, const Split& train, const Split&
   score::FeatureMatching feature;
   const score::Discriminator logit({.output = DiscriminatorOutput::negative_logit});
   std::vector<std::pair<std::string, std::function<std::pair<double, std::vector<float>>()>>> scorers;
+  // A fitted detector's threshold (5% FPR on the calibration normals) and test scores.
+  auto evaluate = [&](auto& det) {
+    det.calibrate(calib.x, {.false_positive_rate = 0.05});
+    const auto s = det.decision_function(test.x);
+    return std::pair{det.threshold(), std::vector<float>(s.data(), s.data() + s.size())};
+  };
   auto add = [&](const std::string& name, auto make) {
     scorers.emplace_back(name, [&, make] {
       Detector det{gan, make()};
       det.fit(train.x);
-      det.calibrate(calib.x, {.false_positive_rate = 0.05});
-      const auto s = det.decision_function(test.x);
-      return std::pair{det.threshold(), std::vector<float>(s.data(), s.data() + s.size())};
+      return evaluate(det);
     });
   };
   // The names of the MNIST example where the two overlap; knn is the library's default scorer.
@@ -133,9 +137,7 @@ json run(const Options& o, const Defaults& def, const Split& train, const Split&
     det.scorer().template scorer<0>().fit(gan, train.x);
     det.scorer().template scorer<1>().fit(gan, train.x);
     det.scorer().standardize_on(gan, calib.x);
-    det.calibrate(calib.x, {.false_positive_rate = 0.05});
-    const auto s = det.decision_function(test.x);
-    return std::pair{det.threshold(), std::vector<float>(s.data(), s.data() + s.size())};
+    return evaluate(det);
   });
   json results = json::object();
   for (auto& [name, score_it] : scorers) {
