@@ -24,12 +24,16 @@
 
 #include <ganad/ganad.hpp>
 
-#include "idx.hpp"
-#include "pictures.hpp"
+#include <ganad/io/idx.hpp>
+
+#include "report.hpp"
+#include "split.hpp"
 
 namespace mnist {
 
 using namespace ganad;
+using namespace report;
+namespace idx = ganad::io::idx;
 using Discriminator = models::DcganDiscriminator<float>;
 using Image = Shape<1, 28, 28>;
 
@@ -208,97 +212,6 @@ struct ScorerResult {
   std::vector<float> test_scores;
 };
 
-class Progress {
- public:
-  Progress(bool quiet) : quiet_(quiet), tty_(::isatty(2) != 0) {}
-  void gan(const FitProgress& p) {
-    if (quiet_) return;
-    const double eta = p.images_per_second > 0 ? (double(p.steps_per_epoch - p.step) + double(p.steps_per_epoch) * (p.epochs - p.epoch)) *
-                                                     (p.seconds / std::max<double>(1, double((p.epoch - 1) * p.steps_per_epoch + p.step)))
-                                               : 0.0;
-    char line[256];
-    std::snprintf(line, sizeof line, "epoch %d/%d %s step %d/%d  D loss %.3f  G loss %.3f  D(x) %.2f  D(G(z)) %.2f  %.0f img/s  ETA %.0fs",
-                  p.epoch, p.epochs, bar(double(p.step) / p.steps_per_epoch).c_str(), p.step, p.steps_per_epoch, p.mean.d_loss,
-                  p.mean.g_loss, p.mean.d_real, p.mean.d_fake, p.images_per_second, eta);
-    if (tty_) std::fprintf(stderr, "\r%s%s", line, p.epoch_end ? "\n" : "");
-    else if (p.epoch_end) std::fprintf(stderr, "%s\n", line);
-  }
-  void encoder(const score::EncoderProgress& p) {
-    if (!quiet_) std::fprintf(stderr, "encoder epoch %d/%d  loss %.4f  (%.0fs)\n", p.epoch, p.epochs, p.loss, p.seconds);
-  }
-  void say(const std::string& s) {
-    if (!quiet_) std::fprintf(stderr, "%s\n", s.c_str());
-  }
-  [[nodiscard]] bool tty() const { return tty_; }
-
- private:
-  static std::string bar(double f) {
-    const int n = 20, full = int(std::lround(f * n));
-    return "[" + std::string(std::size_t(full), '#') + std::string(std::size_t(n - full), '.') + "]";
-  }
-  bool quiet_, tty_;
-};
-
-inline void write_roc_png(const std::string& path, const std::vector<std::pair<std::string, std::vector<metrics::RocPoint>>>& curves) {
-  pictures::Canvas c(420, 420);
-  const int x0 = 50, y0 = 20, size = 340;
-  c.rect(x0, y0, x0 + size, y0 + size, {245, 245, 245});
-  c.line(x0, y0 + size, x0 + size, y0, pictures::grey);  // chance
-  c.line(x0, y0, x0, y0 + size, pictures::black);
-  c.line(x0, y0 + size, x0 + size, y0 + size, pictures::black);
-  c.text(x0 + size / 2 - 30, y0 + size + 14, "fpr", pictures::black);
-  c.text(4, y0 + size / 2, "tpr", pictures::black);
-  c.text(x0 - 10, y0 + size + 4, "0", pictures::black, 1);
-  c.text(x0 + size - 4, y0 + size + 4, "1", pictures::black, 1);
-  for (std::size_t k = 0; k < curves.size(); ++k) {
-    const auto col = pictures::palette[k % std::size(pictures::palette)];
-    const auto& pts = curves[k].second;
-    for (std::size_t i = 1; i < pts.size(); ++i)
-      c.line(x0 + pts[i - 1].fpr * size, y0 + size - pts[i - 1].tpr * size, x0 + pts[i].fpr * size, y0 + size - pts[i].tpr * size, col, 2);
-    c.rect(x0 + size - 150, y0 + size - 20 - int(k) * 14, x0 + size - 140, y0 + size - 12 - int(k) * 14, col);
-    c.text(x0 + size - 136, y0 + size - 20 - int(k) * 14, curves[k].first, pictures::black, 1);
-  }
-  c.save_png(path);
-}
-
-inline void write_histogram_png(const std::string& path, const std::string& title, const std::vector<float>& scores,
-                                const std::vector<int>& labels) {
-  const int bins = 40, W = 480, H = 260, x0 = 20, y0 = 30, plot_h = 200;
-  const auto [lo_it, hi_it] = std::minmax_element(scores.begin(), scores.end());
-  const double lo = *lo_it, hi = std::max(*hi_it, *lo_it + 1e-12f);
-  std::vector<double> h[2] = {std::vector<double>(bins), std::vector<double>(bins)};
-  double n[2] = {0, 0};
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    const int b = std::clamp(int((scores[i] - lo) / (hi - lo) * bins), 0, bins - 1);
-    h[labels[i]][std::size_t(b)] += 1;
-    n[labels[i]] += 1;
-  }
-  double top = 1e-12;
-  for (int k = 0; k < 2; ++k)
-    for (auto& v : h[k]) top = std::max(top, v /= std::max(1.0, n[k]));
-  pictures::Canvas c(W, H);
-  c.text(x0, 6, title, pictures::black, 2);
-  const int bw = (W - 2 * x0) / bins;
-  for (int b = 0; b < bins; ++b)
-    for (int k = 0; k < 2; ++k) {
-      const int hh = int(h[k][std::size_t(b)] / top * plot_h);
-      const int xs = x0 + b * bw + k * bw / 2;
-      c.rect(xs, y0 + plot_h - hh, xs + bw / 2, y0 + plot_h, k ? pictures::red : pictures::blue);
-    }
-  c.line(x0, y0 + plot_h, W - x0, y0 + plot_h, pictures::black);
-  c.rect(x0, H - 22, x0 + 10, H - 12, pictures::blue);
-  c.text(x0 + 14, H - 22, "normal", pictures::black, 1);
-  c.rect(x0 + 80, H - 22, x0 + 90, H - 12, pictures::red);
-  c.text(x0 + 94, H - 22, "anomaly", pictures::black, 1);
-  c.save_png(path);
-}
-
-inline std::string fmt(double v, int digits = 4) {
-  char b[64];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
 /// The whole pipeline for generator G. Returns the results per scorer (also printed and
 /// written to out_dir).
 template <class Generator>
@@ -326,21 +239,23 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   };
   const auto train = idx::read_dataset(path_or(o.train_images, "train-images-idx3-ubyte"), path_or(o.train_labels, "train-labels-idx1-ubyte"));
   const auto test = idx::read_dataset(path_or(o.test_images, "t10k-images-idx3-ubyte"), path_or(o.test_labels, "t10k-labels-idx1-ubyte"));
+  for (const auto* d : {&train, &test})
+    if (d->images.rows != 28 || d->images.cols != 28)
+      throw FormatError("images are " + std::to_string(d->images.rows) + "x" + std::to_string(d->images.cols) +
+                        "; 28x28 expected (ganad-detect reads IDX files of other sizes)");
   std::filesystem::create_directories(o.out_dir);
   std::ofstream log(o.out_dir + "/log.jsonl");
   log << std::unitbuf;  // each line on disk as it happens: the log can be followed while training runs
 
-  // Split: the normal training images, shuffled with the seed; 10% held out for calibration.
+  // Split: the normal training images, shuffled with the seed; 10% held out for calibration
+  // (as ganad-detect splits them).
   std::vector<int> normal_rows;
   for (int i = 0; i < train.images.count; ++i)
     if (normal_classes.count(train.labels[std::size_t(i)])) normal_rows.push_back(i);
-  Rng split_rng(o.seed ^ 0xa5a5a5a5ULL);
-  split_rng.shuffle(normal_rows.begin(), normal_rows.end());
-  if (o.limit_train > 0 && int(normal_rows.size()) > o.limit_train) normal_rows.resize(std::size_t(o.limit_train));
-  const std::size_t held = std::max<std::size_t>(normal_rows.size() / 10, 1);
-  if (normal_rows.size() < 20) throw ValueError("only " + std::to_string(normal_rows.size()) + " training images of the normal classes " + o.normal);
-  const std::vector<int> calib_rows(normal_rows.end() - std::ptrdiff_t(held), normal_rows.end());
-  normal_rows.resize(normal_rows.size() - held);
+  const auto split = ganad_detect::split_normal_rows(std::move(normal_rows), o.seed, o.limit_train, 0.1);
+  const std::vector<int>&train_rows = split.train, &calib_rows = split.calibration;
+  const std::size_t held = calib_rows.size();
+  if (train_rows.size() + held < 20) throw ValueError("only " + std::to_string(train_rows.size() + held) + " training images of the normal classes " + o.normal);
   std::vector<int> test_rows(std::size_t(test.images.count));
   std::iota(test_rows.begin(), test_rows.end(), 0);
   if (o.limit_test > 0 && int(test_rows.size()) > o.limit_test) {
@@ -349,7 +264,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     test_rows.resize(std::size_t(o.limit_test));
     std::sort(test_rows.begin(), test_rows.end());
   }
-  const RowMatrix<float> x_train = to_float(train.images, normal_rows), x_calib = to_float(train.images, calib_rows),
+  const RowMatrix<float> x_train = to_float(train.images, train_rows), x_calib = to_float(train.images, calib_rows),
                          x_test = to_float(test.images, test_rows);
   std::vector<int> y_test(test_rows.size()), digit_test(test_rows.size());
   for (std::size_t i = 0; i < test_rows.size(); ++i) {
@@ -360,7 +275,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   if (anomalies == 0 || anomalies == int(y_test.size()))
     throw ValueError("the test set needs both normal and anomalous classes (normal = " + o.normal + ")");
   progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) +
-               " threads), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(normal_rows.size()) + " training, " +
+               " threads), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(train_rows.size()) + " training, " +
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
                std::to_string(anomalies) + " anomalies)");
 

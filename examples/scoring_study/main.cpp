@@ -4,6 +4,7 @@
 // over the seeds. Data: the CSV splits scripts/export-sklearn writes, or the synthetic table.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <ganad/ganad.hpp>
+#include <ganad/io/csv.hpp>
 
 #include "synthetic.hpp"
 
@@ -29,34 +31,18 @@ struct Split {
   std::vector<study::AnomalyKind> kind;  // synthetic only
 };
 
-/// A CSV of numbers with a header line; the last column is the label (1 = anomaly).
+/// A CSV of scripts/export-sklearn: `features` numbers and a last column 'label' (1 = anomaly).
 Split read_csv(const std::string& path, int features) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path + ": cannot open (run scripts/export-sklearn first)");
-  std::string line;
-  std::getline(in, line);
-  std::vector<float> values;
+  if (!std::filesystem::exists(path)) throw IoError(path + ": missing (run scripts/export-sklearn first)");
+  const io::Dataset d = io::read_csv(path, {.label = "label"});
+  if (d.features() != features)
+    throw FormatError(path + ": " + std::to_string(d.features()) + " feature columns, not " + std::to_string(features));
   Split s;
-  int row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string cell;
-    int col = 0;
-    while (std::getline(ss, cell, ',')) {
-      try {
-        if (col < features) values.push_back(std::stof(cell));
-        else s.label.push_back(std::stoi(cell));
-      } catch (...) {
-        throw FormatError(path + ": line " + std::to_string(row) + ", column " + std::to_string(col + 1) + ": '" + cell + "' is not a number");
-      }
-      ++col;
-    }
-    if (col != features + 1)
-      throw FormatError(path + ": line " + std::to_string(row) + " has " + std::to_string(col) + " columns, not " + std::to_string(features + 1));
+  s.x = d.x;
+  for (const auto& l : d.labels) {
+    if (l != "0" && l != "1") throw FormatError(path + ": label '" + l + "' is not 0 or 1");
+    s.label.push_back(l == "1");
   }
-  s.x = Eigen::Map<RowMatrix<float>>(values.data(), Eigen::Index(s.label.size()), features);
   return s;
 }
 

@@ -1,5 +1,5 @@
 # Shared by scripts/*: the Debian packages ganad's scripts need, and how to get them.
-GANAD_PACKAGES=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev zlib1g-dev libstb-dev clang libcli11-dev nlohmann-json3-dev)
+GANAD_PACKAGES=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev zlib1g-dev libstb-dev clang libcli11-dev nlohmann-json3-dev python3)
 
 # ensure_packages PKG...: installs what is missing (as root), or says what to run and stops.
 ensure_packages() {

@@ -1,10 +1,12 @@
-// libFuzzer target for the example's IDX reader: any bytes, gzip or not, must give either a
+// libFuzzer target for the IDX reader (ganad/io/idx.hpp): any bytes, gzip or not, must give either a
 // dataset or a ganad::Error, never a crash, a hang or an out-of-bounds access.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
-#include "idx.hpp"
+#include <ganad/io/idx.hpp>
+
+namespace idx = ganad::io::idx;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes(data, data + size);

@@ -92,6 +92,12 @@ class ByteReader {
     }
   }
   std::span<const unsigned char> get_bytes(std::size_t n) { return {take(n), n}; }
+  /// What put_string wrote (its length is checked against the bytes left first).
+  std::string get_string() {
+    const auto n = get<std::uint32_t>();
+    const auto b = get_bytes(n);
+    return {b.begin(), b.end()};
+  }
   [[nodiscard]] std::size_t remaining() const { return bytes_.size() - pos_; }
   [[nodiscard]] std::size_t position() const { return pos_; }
 

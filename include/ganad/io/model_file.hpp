@@ -221,6 +221,24 @@ void load(Model& model, const std::string& path) {
   detail::load_image(model, bytes, where);
 }
 
+/// The architecture line a model file was saved with (what describe() returned), read from
+/// its header without loading it: to tell which model type to load a file into. IoError or
+/// FormatError as load().
+inline std::string model_description(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("model_description: cannot open '" + path + "': " + detail::errno_text());
+  const std::string where = "model_description '" + path + "'";
+  std::vector<unsigned char> head(28);
+  if (!in.read(reinterpret_cast<char*>(head.data()), 28)) throw FormatError(where + ": not a ganad model file (too short)");
+  detail::check_prefix(head, where);
+  ByteReader r(head, where);
+  (void)r.get_bytes(24);
+  const auto len = r.get<std::uint32_t>();
+  std::string desc(std::min<std::uint32_t>(len, 1u << 20), '\0');
+  if (len > (1u << 20) || !in.read(desc.data(), std::streamsize(len))) throw FormatError(where + ": corrupt (description length)");
+  return desc;
+}
+
 /// Several saveable objects in one model file, e.g. save(bundle(gan, reconstruction), path).
 template <class... Parts>
 struct Bundle {

@@ -61,6 +61,8 @@ class Stride2Row {
 
   /// row[first + 2 j] += src[j] where that lies inside [0, width). Each row element gets at
   /// most one add per call, a plain float add as in the scalar loop: bit-identical results.
+  /// (The all-lanes maskz permute: g++ 12's plain _mm512_permutexvar_ps passes an undefined
+  /// vector through, which -Wmaybe-uninitialized flags at -O3, GCC PR 105593.)
   void scatter_add([[maybe_unused]] const float* src, [[maybe_unused]] float* row) const {
 #if defined(__AVX512F__)
     const __m512i spread_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -70,11 +72,11 @@ class Stride2Row {
       const __m512 s = _mm512_maskz_loadu_ps(outputs_[c], src + 16 * c);
       if (add_a_[c]) {
         void* p = address(row, base);
-        _mm512_mask_storeu_ps(p, add_a_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_a_[c], p), _mm512_permutexvar_ps(spread_lo, s)));
+        _mm512_mask_storeu_ps(p, add_a_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_a_[c], p), _mm512_maskz_permutexvar_ps(0xFFFF, spread_lo, s)));
       }
       if (add_b_[c]) {
         void* p = address(row, base + 16);
-        _mm512_mask_storeu_ps(p, add_b_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_b_[c], p), _mm512_permutexvar_ps(spread_hi, s)));
+        _mm512_mask_storeu_ps(p, add_b_[c], _mm512_add_ps(_mm512_maskz_loadu_ps(add_b_[c], p), _mm512_maskz_permutexvar_ps(0xFFFF, spread_hi, s)));
       }
     }
 #endif

@@ -1,5 +1,5 @@
 /// The only file with OpenMP. parallel_for splits a loop over threads with a static
-/// schedule, or runs it serially below a minimum amount of work or without OpenMP. Callers
+/// schedule (parallel_for_dynamic hands items out as threads free up), or runs it serially below a minimum amount of work or without OpenMP. Callers
 /// split work so that results never depend on the number of threads (see gemm.hpp).
 #pragma once
 
@@ -46,6 +46,21 @@ inline void parallel_for(std::ptrdiff_t n, double work, F&& f) {
   }
 #endif
   (void)work;
+  for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+}
+
+/// Runs f(i) for i in [0, n) with the items handed out one at a time to whichever thread is
+/// free (schedule(dynamic)): for items of uneven cost such as decoding files. f must not
+/// throw; each item's result must not depend on which thread ran it.
+template <class F>
+inline void parallel_for_dynamic(std::ptrdiff_t n, F&& f) {
+#if defined(_OPENMP)
+  if (n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic)
+    for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
   for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
 }
 

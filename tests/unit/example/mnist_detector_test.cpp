@@ -1,10 +1,12 @@
-// The example's IDX reader and the detector end to end, on small synthetic IDX files.
+// The IDX reader (ganad/io/idx.hpp) and the MNIST example end to end, on small synthetic IDX files.
 #include "app.hpp"  // examples/mnist_detector; first: ganad before <immintrin.h> users
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
 #include <catch2/catch.hpp>
+
+#include "support/files.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -13,15 +15,11 @@
 #include <string>
 
 namespace fs = std::filesystem;
+namespace idx = ganad::io::idx;
 
 namespace {
 
-fs::path scratch(const std::string& name) {
-  const auto p = fs::temp_directory_path() / ("ganad_example_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path scratch(const std::string& name) { return ganad::test::fresh_dir("example_" + name); }
 
 /// n images: class 0 = a cross (normal), class 1 = a filled square (the anomaly), random
 /// positions. (With the square as the normal class the thin cross reconstructs better from
@@ -97,9 +95,17 @@ TEST_CASE("IDX: every bad file is a clear error naming the file and the problem"
   dump(bad, std::vector<std::uint8_t>(images.begin(), images.begin() + 10));
   CHECK_THROWS_WITH(idx::read_images(bad), Catch::Contains("too short"));
   b = images;
-  b[11] = 27;  // 27 rows
+  b[11] = 27;  // 27 rows: the pixels no longer fill whole images
   dump(bad, b);
-  CHECK_THROWS_WITH(idx::read_images(bad), Catch::Contains("27x28; 28x28 expected"));
+  CHECK_THROWS_WITH(idx::read_images(bad), Catch::Contains("trailing data"));
+  b.resize(16 + 5 * 27 * 28);  // 27 x 28 images are read (the example itself needs 28 x 28)
+  dump(bad, b);
+  const auto small = idx::read_images(bad);
+  CHECK((small.count == 5 && small.rows == 27 && small.cols == 28));
+  const auto ds = idx::to_dataset(small, std::vector<std::uint8_t>{0, 1, 2, 3, 4});
+  CHECK((ds.rows() == 5 && ds.features() == 27 * 28 && ds.image == ganad::io::ImageGeometry{1, 27, 28}));
+  CHECK(ds.labels[4] == "4");
+  CHECK(ds.x(0, 0) == float(small.pixels[0]) / 127.5f - 1.f);
   dump(bad, std::vector<std::uint8_t>(labels.begin(), labels.end() - 1));
   CHECK_THROWS_WITH(idx::read_labels(bad), Catch::Contains("header says 5 labels") && Catch::Contains("truncated"));
   idx::write_labels(bad, std::vector<std::uint8_t>(4, 0));

@@ -1,8 +1,7 @@
-// Reader and writer for MNIST-format IDX files of 28x28 grayscale images with byte labels,
-// plain or gzip-compressed (detected by the gzip magic, not the file name). Every problem is
-// a ganad::IoError (cannot read) or ganad::FormatError naming the file and what is wrong.
-// Memory is bounded by the data actually present, never by a count read from the header.
-// It lives with the example, so the library itself needs no zlib.
+/// MNIST-format IDX files in (and out): grayscale images of any size with byte labels, plain
+/// or gzip-compressed (told by the gzip magic, not the file name). Errors name the file and
+/// what is wrong; memory is bounded by the data present, never by a count in the header.
+/// Needs zlib (link ZLIB::ZLIB); ganad.hpp does not include it.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +13,9 @@
 
 #include <zlib.h>
 
-#include <ganad/core/error.hpp>
+#include "ganad/io/dataset.hpp"
 
-namespace idx {
+namespace ganad::io::idx {
 
 struct Images {
   int count = 0, rows = 0, cols = 0;
@@ -38,7 +37,7 @@ inline std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, con
   while (rc != Z_STREAM_END) {
     if (out.size() >= max_decompressed) {
       inflateEnd(&zs);
-      throw ganad::FormatError(name + ": decompresses to more than 2 GiB; not an MNIST-format file");
+      throw ganad::FormatError(name + ": decompresses to more than 2 GiB; not an IDX file");
     }
     zs.next_out = chunk.data();
     zs.avail_out = uInt(chunk.size());
@@ -79,8 +78,8 @@ inline Images parse_images(const std::vector<std::uint8_t>& b, const std::string
   }
   if (b.size() < 16) throw ganad::FormatError(name + ": too short for an IDX image header (" + std::to_string(b.size()) + " bytes)");
   const std::uint32_t count = be32(b.data() + 4), rows = be32(b.data() + 8), cols = be32(b.data() + 12);
-  if (rows != 28 || cols != 28)
-    throw ganad::FormatError(name + ": images are " + std::to_string(rows) + "x" + std::to_string(cols) + "; 28x28 expected");
+  if (rows == 0 || cols == 0 || rows > 1 << 15 || cols > 1 << 15)
+    throw ganad::FormatError(name + ": images of " + std::to_string(rows) + "x" + std::to_string(cols) + " pixels");
   const std::uint64_t need = std::uint64_t(count) * rows * cols;
   const std::uint64_t have = b.size() - 16;
   if (have != need)
@@ -129,6 +128,25 @@ inline Dataset read_dataset(const std::string& images_path, const std::string& l
   return d;
 }
 
+/// Images (and their labels, when `labels` is not empty) as a Dataset, pixels in [-1, 1].
+inline io::Dataset to_dataset(const Images& im, const std::vector<std::uint8_t>& labels = {}) {
+  io::Dataset d;
+  const Eigen::Index p = Eigen::Index(im.rows) * im.cols;
+  d.x.resize(im.count, p);
+  for (Eigen::Index i = 0; i < d.x.size(); ++i) d.x.data()[i] = float(im.pixels[std::size_t(i)]) / 127.5f - 1.f;
+  d.image = {1, im.rows, im.cols};
+  for (int r = 0; r < im.count; ++r) d.ids.push_back("image " + std::to_string(r));
+  for (std::uint8_t l : labels) d.labels.push_back(std::to_string(l));
+  return d;
+}
+
+/// An IDX image file and, optionally, its label file, as a Dataset.
+inline io::Dataset read_idx(const std::string& images_path, const std::string& labels_path = "") {
+  if (labels_path.empty()) return to_dataset(read_images(images_path));
+  const auto d = read_dataset(images_path, labels_path);
+  return to_dataset(d.images, d.labels);
+}
+
 /// Writers, for tests and for making small datasets (gzip when `gz`).
 inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gz) {
   if (gz) {
@@ -162,4 +180,4 @@ inline void write_labels(const std::string& path, const std::vector<std::uint8_t
   write_bytes(path, b, gz);
 }
 
-}  // namespace idx
+}  // namespace ganad::io::idx

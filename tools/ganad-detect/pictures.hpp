@@ -1,5 +1,6 @@
-// Small raster drawing for the example's pictures (image grids, ROC curves, histograms),
-// written as PNG with stb_image_write. A 3x5 bitmap font labels scores; no other dependency.
+// Small raster drawing for ganad-detect's and the MNIST example's pictures (image grids,
+// ROC curves, histograms), written as PNG with stb_image_write. A 3x5 bitmap font labels
+// scores; no other dependency.
 #pragma once
 
 #include <algorithm>
@@ -52,6 +53,17 @@ class Canvas {
         const float t = std::clamp((v[y * cols + x] - lo) / (hi - lo), 0.f, 1.f);
         const auto g = std::uint8_t(std::lround(255.f * t));
         rect(x0 + x * zoom, y0 + y * zoom, x0 + (x + 1) * zoom, y0 + (y + 1) * zoom, {g, g, g});
+      }
+  }
+  /// An image tile of `channels` (1: gray, 3: RGB) planes of rows x cols in [lo, hi].
+  void image_tile(int x0, int y0, const float* v, int channels, int rows, int cols, int zoom, float lo = -1.f, float hi = 1.f) {
+    if (channels != 3) return gray_tile(x0, y0, v, rows, cols, zoom, lo, hi);
+    const std::size_t plane = std::size_t(rows) * std::size_t(cols);
+    auto u8 = [&](float x) { return std::uint8_t(std::lround(255.f * std::clamp((x - lo) / (hi - lo), 0.f, 1.f))); };
+    for (int y = 0; y < rows; ++y)
+      for (int x = 0; x < cols; ++x) {
+        const std::size_t p = std::size_t(y) * std::size_t(cols) + std::size_t(x);
+        rect(x0 + x * zoom, y0 + y * zoom, x0 + (x + 1) * zoom, y0 + (y + 1) * zoom, {u8(v[p]), u8(v[plane + p]), u8(v[2 * plane + p])});
       }
   }
   /// Text with a 3x5 font: digits, '.', '-', 'e', and a few letters; scale 2 by default.
@@ -119,15 +131,21 @@ class Canvas {
 
 /// A grid of side x side grayscale images (values in [-1, 1]), `cols` per row, with an
 /// optional caption each.
+/// Geometry of the images a grid shows: channels (1 or 3) x height x width.
+struct TileShape {
+  int channels = 1, height = 28, width = 28;
+};
+
 inline void image_grid(const std::string& path, const float* images, int count, int cols, int zoom = 2,
-                       const std::vector<std::string>& captions = {}, int side = 28) {
-  const int cell_h = side * zoom + (captions.empty() ? 2 : 14), cell_w = side * zoom + 2;
+                       const std::vector<std::string>& captions = {}, TileShape t = {}) {
+  const int cell_h = t.height * zoom + (captions.empty() ? 2 : 14), cell_w = std::max(t.width * zoom, captions.empty() ? 0 : 48) + 2;
   const int rows = (count + cols - 1) / cols;
+  const std::size_t size = std::size_t(t.channels) * std::size_t(t.height) * std::size_t(t.width);
   Canvas c(cols * cell_w + 2, rows * cell_h + 2, grey);
   for (int i = 0; i < count; ++i) {
     const int x = 2 + (i % cols) * cell_w, y = 2 + (i / cols) * cell_h;
-    c.gray_tile(x, y, images + std::size_t(i) * std::size_t(side * side), side, side, zoom);
-    if (!captions.empty()) c.text(x, y + side * zoom + 2, captions[std::size_t(i)], black, 2);
+    c.image_tile(x, y, images + std::size_t(i) * size, t.channels, t.height, t.width, zoom);
+    if (!captions.empty()) c.text(x, y + t.height * zoom + 2, captions[std::size_t(i)], black, 2);
   }
   c.save_png(path);
 }

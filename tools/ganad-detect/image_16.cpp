@@ -1,0 +1,9 @@
+// The 16 x 16 image models of ganad-detect (see model_types.hpp).
+#include "model_types.hpp"
+
+namespace ganad_detect {
+void run_image_16(const Options& o, const io::Dataset& data, const ModelInfo& info) {
+  if (info.channels == 1) run<models::GanFor<float, Shape<1, 16, 16>>>(o, data, info);
+  else run<models::GanFor<float, Shape<3, 16, 16>>>(o, data, info);
+}
+}  // namespace ganad_detect

@@ -1,0 +1,9 @@
+// The 28 x 28 image models of ganad-detect (see model_types.hpp).
+#include "model_types.hpp"
+
+namespace ganad_detect {
+void run_image_28(const Options& o, const io::Dataset& data, const ModelInfo& info) {
+  if (info.channels == 1) run<models::GanFor<float, Shape<1, 28, 28>>>(o, data, info);
+  else run<models::GanFor<float, Shape<3, 28, 28>>>(o, data, info);
+}
+}  // namespace ganad_detect
