@@ -58,6 +58,37 @@ inline bool is_image_file(const std::filesystem::path& p) {
   return std::find(std::begin(image_extensions), std::end(image_extensions), ext) != std::end(image_extensions);
 }
 
+/// stb_image 2.27 reads a PGM/PPM header's numbers into an int without an overflow check
+/// (undefined behaviour on a 10-digit width, found by the fuzzer). Refuses such headers
+/// first: "" or the reason. Looks at the first three numbers after "P5"/"P6", as stb does.
+inline std::string pnm_header_problem(const unsigned char* b, std::size_t n) {
+  if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return {};
+  std::size_t i = 2;
+  for (int field = 0; field < 3; ++field) {
+    while (i < n && (std::isspace(b[i]) || b[i] == '#')) {
+      if (b[i] == '#')
+        while (i < n && b[i] != '\n' && b[i] != '\r') ++i;
+      else
+        ++i;
+    }
+    std::size_t digits = 0;
+    while (i < n && b[i] >= '0' && b[i] <= '9') ++i, ++digits;
+    if (digits >= 10) return "a PGM/PPM header number with " + std::to_string(digits) + " digits";
+    if (digits == 0) break;
+  }
+  return {};
+}
+
+/// pnm_header_problem for a file: reads its first 4 KiB when it starts with 'P'.
+inline std::string pnm_file_problem(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return {};
+  unsigned char head[4096];
+  const std::size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return pnm_header_problem(head, n);
+}
+
 /// Checks a header's size, then decodes to `channels` (1 or 3) interleaved 8-bit samples and
 /// resizes to height x width (unless 0), writing C x H x W floats in [-1, 1] to `out`.
 /// Returns "" or the reason it failed. Thread-safe (stb's failure reason is thread-local).
@@ -65,6 +96,7 @@ inline std::string decode_into(const unsigned char* bytes, std::size_t size, int
                                std::vector<unsigned char>& scratch) {
   int w = 0, h = 0, comp = 0;
   if (size > std::size_t(1) << 31) return "larger than 2 GiB";
+  if (auto p = pnm_header_problem(bytes, size); !p.empty()) return p;
   if (!stbi_info_from_memory(bytes, int(size), &w, &h, &comp)) return std::string("not a PNG, JPEG, BMP or PGM/PPM image (") + stbi_failure_reason() + ")";
   if (w <= 0 || h <= 0 || (long long)w * h > max_image_pixels)
     return "image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels exceeds the limit of " + std::to_string(max_image_pixels);
@@ -145,6 +177,7 @@ inline bool read_whole_file(const std::string& path, std::vector<unsigned char>&
 inline Dataset decode_image(std::string_view bytes, const std::string& name, const ImageOptions& options = {}) {
   int w = 0, h = 0, comp = 0;
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (auto p = detail::pnm_header_problem(b, bytes.size()); !p.empty()) throw FormatError(name + ": " + p);
   if (bytes.size() > std::size_t(1) << 31 || !stbi_info_from_memory(b, int(bytes.size()), &w, &h, &comp))
     throw FormatError(name + ": not a PNG, JPEG, BMP or PGM/PPM image");
   const int c = options.channels ? options.channels : (comp >= 3 ? 3 : 1);
@@ -180,6 +213,7 @@ inline Dataset read_images(const std::vector<std::string>& files, const ImageOpt
     std::vector<int> ws(files.size()), hs(files.size()), comps(files.size());
     kernels::parallel_for_dynamic(n, [&](std::ptrdiff_t i) {
       const auto k = std::size_t(i);
+      if (errors[k] = detail::pnm_file_problem(files[k]); !errors[k].empty()) return;
       if (!stbi_info(files[k].c_str(), &ws[k], &hs[k], &comps[k])) {
         std::error_code ec;
         errors[k] = std::filesystem::exists(files[k], ec) ? std::string("not a PNG, JPEG, BMP or PGM/PPM image (") + stbi_failure_reason() + ")"
@@ -311,6 +345,7 @@ inline Dataset convert_images(const Dataset& d, ImageGeometry to) {
 /// Channels, height and width of an image file, from its header only.
 inline ImageGeometry image_file_geometry(const std::string& file) {
   int w = 0, h = 0, c = 0;
+  if (auto p = detail::pnm_file_problem(file); !p.empty()) throw FormatError(file + ": " + p);
   if (!stbi_info(file.c_str(), &w, &h, &c)) throw FormatError(file + ": not a PNG, JPEG, BMP or PGM/PPM image (" + stbi_failure_reason() + ")");
   return {c, h, w};
 }

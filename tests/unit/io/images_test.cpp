@@ -79,6 +79,13 @@ TEST_CASE("read_images: size rules and bad files", "[io]") {
   CHECK_THROWS_WITH(io::read_image_folder((dir / "sub" / "c.png").string()), Contains("not a folder"));
   fs::create_directories(dir / "empty");
   CHECK_THROWS_WITH(io::read_image_folder((dir / "empty").string()), Contains("no image files"));
+  // A PGM header whose width overflows stb's int parser is refused before stb reads it.
+  std::ofstream(dir / "huge.pgm", std::ios::binary) << "P5\n1111111111 2\n255\n";
+  CHECK_THROWS_WITH(io::read_images({(dir / "huge.pgm").string()}), Contains("huge.pgm: a PGM/PPM header number with 10 digits"));
+  CHECK_THROWS_WITH(io::decode_image("P6 # comment\n 12 99999999999 255 ", "mem"), Contains("mem: a PGM/PPM header number with 11 digits"));
+  std::ofstream(dir / "small.pgm", std::ios::binary) << "P5\n# made by hand\n3 2\n255\n" << std::string("\x00\x10\x20\x30\x40\x50", 6);
+  const auto pgm = io::read_images({(dir / "small.pgm").string()});
+  CHECK((pgm.image == io::ImageGeometry{1, 2, 3} && pgm.x(0, 5) == float(0x50) / 127.5f - 1.f));
   std::string bytes(64, '\0');
   CHECK_THROWS_WITH(io::decode_image(bytes, "mem"), Contains("mem: not a PNG"));
   fs::remove_all(dir);
