@@ -10,7 +10,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -73,6 +76,16 @@ std::vector<std::string> read_labels_file(const std::string& path) {
   return out;
 }
 
+/// The first line of a text file, without its line break or a UTF-8 byte-order mark.
+std::string first_line(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+  return line;
+}
+
 /// The built-in image size nearest to h x w (on a log scale).
 int nearest_size(int h, int w) {
   const double want = 0.5 * std::log(double(h) * double(w));
@@ -90,6 +103,7 @@ std::string geometry_text(const io::ImageGeometry& g) {
 /// needs; for score and evaluate, `info` names the saved model's type and the data is
 /// brought to it.
 io::Dataset read_data(const gd::Options& o, gd::ModelInfo& info, bool train, const std::function<void(const std::string&)>& say) {
+  if (train) info.label_column = o.label_column;
   const Format f = format_of(o.data);
   io::Dataset d;
   if (f == Format::images && !train && info.kind == "table")
@@ -118,6 +132,11 @@ io::Dataset read_data(const gd::Options& o, gd::ModelInfo& info, bool train, con
     c.header = o.header == "yes" ? io::CsvHeader::present : o.header == "no" ? io::CsvHeader::absent : io::CsvHeader::detect;
     c.delimiter = lower(o.data).ends_with(".tsv") && o.delimiter == ',' ? '\t' : o.delimiter;
     c.label = o.label_column;
+    if (!train && c.label.empty() && !info.label_column.empty()) {  // the column training skipped, if this file has it
+      const bool index = info.label_column.find_first_not_of("0123456789") == std::string::npos;
+      const auto header = io::detail::split_csv_line(first_line(o.data), c.delimiter, o.data, 1);
+      if (index || std::count(header.begin(), header.end(), info.label_column)) c.label = info.label_column;
+    }
     c.features = o.features;
     d = io::read_csv(o.data, c);
   } else if (f == Format::npy) {
@@ -239,10 +258,15 @@ int main(int argc, char** argv) {
       if (!o.quiet) std::fprintf(stderr, "%s\n", s.c_str());
     };
     gd::ModelInfo info;
-    if (o.command != gd::Command::train) info = gd::ModelInfo::from_description(model_description(o.model), o.model);
-    const io::Dataset data = read_data(o, info, o.command == gd::Command::train, say);
+    io::Dataset train_data;
+    if (o.command == gd::Command::train) train_data = read_data(o, info, true, say);  // the data decides the model type
+    else info = gd::ModelInfo::from_description(model_description(o.model), o.model);
     say("model: " + info.describe().substr(13) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) + " threads)");
-    gd::run_any(o, data, info);
+    gd::run_any(o, [&](const gd::ModelInfo& loaded) {
+      if (o.command == gd::Command::train) return std::move(train_data);
+      gd::ModelInfo i = loaded;
+      return read_data(o, i, false, say);
+    }, info);
     return 0;
   } catch (const ganad::Error& e) {
     std::fprintf(stderr, "ganad-detect: %s\n", e.what());

@@ -56,6 +56,7 @@ struct ModelInfo {
   int width = 0;                   // tables: the model's input width (features, zero-padded)
   std::vector<std::string> feature_names;
   std::vector<double> mean, sd;    // tables: each read column's standardisation
+  std::string label_column;        // tables: the CSV label column training read (score skips it too)
   json training;                   // how it was trained (for people; not read back)
 
   [[nodiscard]] std::string describe() const {
@@ -64,7 +65,7 @@ struct ModelInfo {
   }
   void save_state(ByteWriter& w) const {
     w.put_string(json{{"kind", kind}, {"channels", channels}, {"size", size}, {"width", width}, {"feature_names", feature_names},
-                      {"mean", mean}, {"sd", sd}, {"training", training}}
+                      {"mean", mean}, {"sd", sd}, {"label_column", label_column}, {"training", training}}
                      .dump());
   }
   void load_state(ByteReader& r) {
@@ -79,6 +80,7 @@ struct ModelInfo {
       m.mean = j.at("mean").get<std::vector<double>>();
       m.sd = j.at("sd").get<std::vector<double>>();
       m.training = j.at("training");
+      m.label_column = j.value("label_column", std::string());
       if (m.describe() != describe() || m.mean.size() != m.feature_names.size() || m.sd.size() != m.mean.size())
         throw FormatError("the model information disagrees with the model type");
       *this = std::move(m);
@@ -110,7 +112,9 @@ inline RowMatrix<float> prepare(const io::Dataset& d, const ModelInfo& info, con
   if (info.kind == "image") return d.x;
   const std::size_t n = info.feature_names.size();
   std::vector<Eigen::Index> col(n);
-  bool by_name = true;
+  std::vector<std::string> sorted = info.feature_names;
+  std::sort(sorted.begin(), sorted.end());
+  bool by_name = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();  // repeated names: by position
   for (std::size_t c = 0; c < n && by_name; ++c) {
     const auto it = std::find(d.feature_names.begin(), d.feature_names.end(), info.feature_names[c]);
     by_name = it != d.feature_names.end();
