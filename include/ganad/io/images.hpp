@@ -171,17 +171,26 @@ inline bool read_whole_file(const std::string& path, std::vector<unsigned char>&
 #endif
 }
 
+/// ValueError naming the field unless `o` asks for a size and channels the readers can give.
+inline void check_options(const ImageOptions& o) {
+  if (o.channels != 0 && o.channels != 1 && o.channels != 3)
+    throw ValueError("ImageOptions::channels must be 0, 1 or 3, not " + std::to_string(o.channels));
+  if (o.height < 0 || o.width < 0 || (o.height == 0) != (o.width == 0) || (long long)o.height * o.width > max_image_pixels)
+    throw ValueError("ImageOptions: height and width must both be 0 (keep) or both positive, not " + std::to_string(o.height) + " x " +
+                     std::to_string(o.width));
+}
+
 }  // namespace detail
 
 /// Decodes one image held in memory to a 1 x (C*H*W) Dataset; `name` is for messages.
 inline Dataset decode_image(std::string_view bytes, const std::string& name, const ImageOptions& options = {}) {
+  detail::check_options(options);
   int w = 0, h = 0, comp = 0;
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   if (auto p = detail::pnm_header_problem(b, bytes.size()); !p.empty()) throw FormatError(name + ": " + p);
   if (bytes.size() > std::size_t(1) << 31 || !stbi_info_from_memory(b, int(bytes.size()), &w, &h, &comp))
     throw FormatError(name + ": not a PNG, JPEG, BMP or PGM/PPM image");
   const int c = options.channels ? options.channels : (comp >= 3 ? 3 : 1);
-  if (c != 1 && c != 3) throw ValueError("ImageOptions::channels must be 0, 1 or 3, not " + std::to_string(options.channels));
   if ((long long)w * h > max_image_pixels) throw FormatError(name + ": image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels is too large");
   const int oh = options.height ? options.height : h, ow = options.width ? options.width : w;
   Dataset d;
@@ -197,12 +206,7 @@ inline Dataset decode_image(std::string_view bytes, const std::string& name, con
 /// Reads image files in the given order into one Dataset (labels left empty). Decodes in
 /// parallel; on any failure throws for the first failing file in the list, returning nothing.
 inline Dataset read_images(const std::vector<std::string>& files, const ImageOptions& options = {}) {
-  if (options.channels != 0 && options.channels != 1 && options.channels != 3)
-    throw ValueError("ImageOptions::channels must be 0, 1 or 3, not " + std::to_string(options.channels));
-  if (options.height < 0 || options.width < 0 || (options.height == 0) != (options.width == 0) ||
-      (long long)options.height * options.width > max_image_pixels)
-    throw ValueError("ImageOptions: height and width must both be 0 (keep) or both positive, not " + std::to_string(options.height) +
-                     " x " + std::to_string(options.width));
+  detail::check_options(options);
   if (files.empty()) throw ValueError("read_images: no files");
   const auto n = std::ptrdiff_t(files.size());
   // Pass 1, headers only, when the size or the channels are to be found: sizes and whether

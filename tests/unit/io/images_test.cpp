@@ -86,6 +86,7 @@ TEST_CASE("read_images: size rules and bad files", "[io]") {
   std::ofstream(dir / "small.pgm", std::ios::binary) << "P5\n# made by hand\n3 2\n255\n" << std::string("\x00\x10\x20\x30\x40\x50", 6);
   const auto pgm = io::read_images({(dir / "small.pgm").string()});
   CHECK((pgm.image == io::ImageGeometry{1, 2, 3} && pgm.x(0, 5) == float(0x50) / 127.5f - 1.f));
+  CHECK_THROWS_WITH(io::decode_image("P5 2 2 255 abcd", "mem", {.height = -4, .width = 4}), Contains("height and width must both be"));
   std::string bytes(64, '\0');
   CHECK_THROWS_WITH(io::decode_image(bytes, "mem"), Contains("mem: not a PNG"));
   fs::remove_all(dir);
