@@ -261,7 +261,7 @@ struct Pipeline {
   void score(const Options& o, const io::Dataset& data) {
     const RowMatrix<float> x = prepare(data, info, o.data);
     const ScoreVector<float> s = det.decision_function(x);
-    const Eigen::VectorXi d = det.predict(x);
+    const Eigen::VectorXi d = det.decisions(s);
     write_scores_csv(o.out, data, s, d);
     if (!o.quiet)
       std::fprintf(stderr, "%lld rows scored, %d above the threshold %.5g; written to %s\n", (long long)s.size(), d.sum(), det.threshold(),
@@ -279,7 +279,7 @@ struct Pipeline {
     const double auroc = metrics::auroc(scores, y), auprc = metrics::average_precision(scores, y);
     const double tpr5 = metrics::tpr_at_fpr(scores, y, 0.05);
     const auto cm = metrics::confusion_at(scores, y, det.threshold());
-    write_scores_csv(o.out + "/scores.csv", data, s, det.predict(x));
+    write_scores_csv(o.out + "/scores.csv", data, s, det.decisions(s));
     const auto roc = metrics::roc_curve(scores, y);
     {
       std::ofstream csv(o.out + "/roc.csv");

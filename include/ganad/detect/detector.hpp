@@ -89,8 +89,13 @@ class Detector {
   /// 1 where the score is above the threshold (an anomaly), else 0, as PyOD's predict.
   Eigen::VectorXi predict(const Samples<T>& x) {
     require_threshold("predict");
-    const auto s = decision_function(x);
-    return (s.array() > T(*threshold_)).template cast<int>().matrix();
+    return decisions(decision_function(x));
+  }
+  /// predict() for scores already computed by decision_function(): the same 0/1 without
+  /// scoring twice.
+  Eigen::VectorXi decisions(const ScoreVector<T>& scores) const {
+    require_threshold("decisions");
+    return (scores.array() > T(*threshold_)).template cast<int>().matrix();
   }
   /// Scores mapped to [0, 1] by the normal validation data's distribution (the share of it
   /// scoring lower, ties counted half). A rank, not a calibrated probability of anomaly.

@@ -28,6 +28,7 @@ TEST_CASE("Detector: calibration to a false-positive rate, predict, decision fun
   CHECK(flags.sum() <= 20);  // at most 5% of the validation normals
   CHECK(flags.sum() >= 15);  // and not far below: the threshold is tight
   const auto s = det.decision_function(validation);
+  CHECK(det.decisions(s) == flags);  // the same 0/1 from scores already computed
   for (int i = 0; i < 400; ++i) CHECK(flags[i] == (s[i] > det.threshold() ? 1 : 0));
   // decision_function is PyOD's: the raw anomaly score, here -logit of the averaged D.
   CHECK(s == -gan.averaged_discriminator().logits(validation));
@@ -100,6 +101,7 @@ TEST_CASE("NotFittedError: every scorer before fit, and decisions before a thres
   Detector d{gan, score::Discriminator()};
   CHECK(d.fitted());  // learns nothing
   CHECK_THROWS_AS(d.predict(x), NotFittedError);
+  CHECK_THROWS_AS(d.decisions(d.decision_function(x)), NotFittedError);
   CHECK_THROWS_AS(d.threshold(), NotFittedError);
   CHECK_THROWS_AS(d.scaled_scores(x), NotFittedError);
   CHECK_NOTHROW(d.decision_function(x));
