@@ -6,7 +6,7 @@ OPENBLAS_L2_SIZE for this command only (they force AVX2 kernels at half speed), 
 freed memory in the process (GLIBC_TUNABLES) so that PyTorch does not pay page faults on
 every call. Prints JSON lines: {"bench": ..., "name": ..., "threads": ..., "ms": median}.
 
-Usage: pytorch_reference.py layers|gan|score [--threads 1,2] [--reps 5]
+Usage: pytorch_reference.py layers|gan|score|latency [--threads 1,2] [--reps 5] [--calls 5000]
 """
 import argparse
 import json
@@ -149,11 +149,32 @@ def bench_score(threads, reps):
     print(json.dumps({"bench": "score", "name": "reconstruction/b256", "threads": threads, "ms": ms}))
 
 
+def bench_latency(threads, calls):
+    """One image scored on arrival by the seed's D (sigmoid(-D(x)) under no_grad): p50, p99."""
+    _, d = dcgan()
+    d.eval()
+    xs = torch.rand(64, 1, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        for i in range(200):
+            torch.sigmoid(-d(xs[i % 64]))
+        us = []
+        for i in range(calls):
+            t0 = time.perf_counter()
+            s = torch.sigmoid(-d(xs[i % 64]))
+            float(s[0, 0])
+            us.append((time.perf_counter() - t0) * 1e6)
+    us.sort()
+    at = lambda q: us[int(q * (calls - 1))]
+    print(json.dumps({"bench": "latency", "impl": "pytorch", "threads": threads, "calls": calls,
+                      "p50_us": round(at(0.5), 1), "p99_us": round(at(0.99), 1)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["layers", "gan", "score"])
+    ap.add_argument("what", choices=["layers", "gan", "score", "latency"])
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=5000)
     args = ap.parse_args()
     info = {"bench": "info", "torch": torch.__version__, "blas": os.environ.get("GANAD_BLAS", "default"),
             "mkldnn": torch.backends.mkldnn.is_available()}
@@ -161,7 +182,10 @@ def main():
     torch.manual_seed(0)
     for t in [int(v) for v in args.threads.split(",")]:
         torch.set_num_threads(t)
-        {"layers": bench_layers, "gan": bench_gan, "score": bench_score}[args.what](t, args.reps)
+        if args.what == "latency":
+            bench_latency(t, args.calls)
+        else:
+            {"layers": bench_layers, "gan": bench_gan, "score": bench_score}[args.what](t, args.reps)
 
 
 if __name__ == "__main__":

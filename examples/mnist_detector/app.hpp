@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +58,8 @@ struct Options {
   bool scorers_trained_d = false;  // feature, knn, reconstruction read D's last weights, not the averaged D
   int limit_train = 0;  // use at most this many normal training images (0: all)
   int limit_test = 0;
+  double knn_references = 0;  // the knn scorer keeps this share (in (0, 1)) of the training images; 0: all
+  std::string knn_subset = "coreset";  // how: coreset or random
   bool quiet = false;
   bool quick = false;
 };
@@ -82,6 +85,9 @@ inline std::string usage() {
   --limit-train N       use at most N normal training images
   --limit-test N        score at most N test images
   --load FILE           load a model saved by an earlier run and only score
+  --knn-references X    the knn scorer keeps this share of the training images as references
+                        (0 < X < 1; default: all)
+  --knn-subset coreset|random   which ones (default coreset: greedy k-center)
   --scorers-trained-d   feature, knn and reconstruction read the trained D's last weights
                         (default: the averaged D, as the discriminator score does)
   --quick               a short run: 1 epoch on 4096 images, 1 encoder epoch, 2000 test images
@@ -144,6 +150,15 @@ inline Options parse_args(int argc, char** argv) {
     else if (a == "--scorers-trained-d") o.scorers_trained_d = true;
     else if (a == "--limit-train") o.limit_train = int(number(i));
     else if (a == "--limit-test") o.limit_test = int(number(i));
+    else if (a == "--knn-references") {
+      const std::string v = value(i);
+      char* end = nullptr;
+      o.knn_references = std::strtod(v.c_str(), &end);
+      if (*end || !(o.knn_references > 0 && o.knn_references < 1)) throw ValueError("--knn-references takes a share in (0, 1), not '" + v + "'");
+    } else if (a == "--knn-subset") {
+      o.knn_subset = value(i);
+      if (o.knn_subset != "coreset" && o.knn_subset != "random") throw ValueError("--knn-subset takes coreset or random, not '" + o.knn_subset + "'");
+    }
     else if (a == "--quiet") o.quiet = true;
     else if (a == "--quick") o.quick = true;
     else if (a == "--help" || a == "-h") throw std::invalid_argument(usage());
@@ -351,8 +366,12 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     feature = det.scorer();
   }
   if (wanted.count("knn")) {
-    Detector det{gan, score::NearestNeighbours({.averaged = averaged})};
+    const int keep = o.knn_references > 0 ? std::max(5, int(std::lround(o.knn_references * double(train_rows.size())))) : 0;
+    Detector det{gan, score::NearestNeighbours({.max_references = keep,
+                                                .subset = o.knn_subset == "random" ? score::ReferenceSubset::random : score::ReferenceSubset::coreset,
+                                                .averaged = averaged})};
     collect("knn", det, true);
+    if (keep) progress.say("knn: " + std::to_string(det.scorer().references()) + " references (" + o.knn_subset + ")");
   }
   if (wanted.count("knn_input")) {  // kNN on the pixels, no network
     Detector det{gan, score::NearestNeighbours({.space = score::FeatureSpace::input})};

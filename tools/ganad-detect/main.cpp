@@ -230,6 +230,8 @@ int main(int argc, char** argv) {
   train->add_option("--holdout", o.holdout, "share of the normal rows held out to calibrate the threshold (default 0.1)")
       ->check(CLI::Range(0.01, 0.5));
   train->add_option("--limit", o.limit, "use at most this many normal rows")->check(CLI::NonNegativeNumber);
+  train->add_option("--knn-memory", o.knn_memory_mb, "MB the kNN scorer's references may take; it keeps a coreset of the normal rows (default: all)")
+      ->check(CLI::PositiveNumber);
   train->add_option("--seed", o.seed, "random seed (default 42): the same seed and data give the same detector");
   data_options(train);
   auto* score = app.add_subcommand("score", "score data with a saved detector: a CSV of row,id,score,anomaly in input order");

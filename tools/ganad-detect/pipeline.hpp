@@ -42,6 +42,7 @@ struct Options {
   std::vector<std::string> normal;
   int epochs = 0, encoder_epochs = 0, batch = 0, threads = 0, limit = 0;
   double fpr = 0.05, holdout = 0.1;
+  double knn_memory_mb = 0;  // the kNN references' budget (0: all normal rows)
   std::uint64_t seed = 42;
   bool quiet = false;
 };
@@ -243,7 +244,11 @@ struct Pipeline {
                  std::to_string(num_threads()) + " threads");
     const auto t0 = std::chrono::steady_clock::now();
     gan.fit(x_train, {.epochs = epochs, .batch = batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) { progress.gan(p); });
+    if (o.knn_memory_mb > 0) det.scorer() = score::NearestNeighbours({.memory_budget = std::size_t(o.knn_memory_mb * 1048576.0)});
     det.fit(x_train);
+    if (det.scorer().references() < x_train.rows())
+      progress.say("kNN: " + std::to_string(det.scorer().references()) + " of " + std::to_string(x_train.rows()) +
+                   " normal rows kept as references (a coreset within --knn-memory)");
     det.calibrate(x_calib, {.false_positive_rate = o.fpr});
     if constexpr (images) {
       rec = Rec({.epochs = encoder_epochs, .batch = batch, .seed = o.seed + 1});

@@ -1,9 +1,11 @@
 /// AnomalyDiscriminator<Net>: the GAN's discriminator network (one logit per sample) and the
 /// seed's anomaly score computed from it, 1 - D(x) = sigmoid(-logit), always in eval mode.
+/// Its scoring methods may be called from several threads: they take turns (docs/service.md).
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <mutex>
 #include <span>
 #include <string>
 
@@ -23,6 +25,15 @@ struct assert_one_logit {
                 "Gan: the discriminator must end in one logit per sample (for example Flatten, Dense<1>); "
                 "its output shape is the argument of assert_one_logit named above");
   static constexpr bool value = true;
+};
+
+/// A mutex that a copy of its owner does not share: each copy of a network serialises its
+/// own callers, and copies run side by side.
+struct CallerMutex {
+  mutable std::mutex m;
+  CallerMutex() = default;
+  CallerMutex(const CallerMutex&) {}
+  CallerMutex& operator=(const CallerMutex&) { return *this; }
 };
 
 /// Runs `net` in eval mode for the duration of a scope (scores never depend on the batch).
@@ -60,6 +71,10 @@ class AnomalyDiscriminator {
 
   [[nodiscard]] Net& net() { return net_; }
   [[nodiscard]] const Net& net() const { return net_; }
+  /// Held while anomaly_score, negative_logit or logits run, and by Detector while it scores:
+  /// the network keeps its activations inside, so callers of one object take turns. Lock it
+  /// to run net() yourself beside them.
+  [[nodiscard]] std::mutex& callers_mutex() const { return callers_.m; }
 
   /// 1 - D(x) = sigmoid(-logit) per row, in (0, 1). In float it saturates to 0 or 1 for
   /// inputs D is sure of (many ties); negative_logit ranks the same without ties.
@@ -87,12 +102,14 @@ class AnomalyDiscriminator {
 
  private:
   ScoreVector<T> run(const Samples<T>& x, DiscriminatorOutput what, const char* who) {
+    const std::lock_guard lock(callers_.m);
     return detail::score_rows(x, staging_, who,
                               [&](ConstBatchView<T, in_shape> chunk, std::span<T> out) { score_batch(chunk, what, out); });
   }
 
   Net net_;
   Batch<T, in_shape> staging_;
+  detail::CallerMutex callers_;
 };
 
 }  // namespace ganad

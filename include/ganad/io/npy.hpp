@@ -1,11 +1,14 @@
 /// NumPy .npy arrays in: float32, float64 or uint8, either byte order, C or Fortran order
 /// (Fortran order is read correctly, never misread as C order). A 2-D array is a table of
 /// rows; a 3-D (N, H, W) or 4-D (N, H, W, C) / (N, C, H, W) array with C = 1 or 3 is images.
-/// Sizes are checked against the file before anything is allocated.
+/// Sizes are checked against the file before anything is allocated. MappedNpy views a
+/// float32 file in place (memory-mapped) for data larger than memory.
 #pragma once
 
 #include <array>
+#include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -13,7 +16,13 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ganad/io/dataset.hpp"
 
@@ -87,8 +96,19 @@ T npy_load(const unsigned char* p, bool swap) {
 
 }  // namespace detail
 
-/// Parses a .npy file held in memory; `name` is for messages.
-inline NpyArray parse_npy(std::string_view bytes, const std::string& name) {
+namespace detail {
+/// What a .npy header says, checked against the bytes that follow it.
+struct NpyHeader {
+  std::string dtype;
+  std::vector<std::size_t> shape;
+  bool fortran = false;
+  bool swap = false;       // the file's byte order is not this machine's
+  std::size_t item = 0;    // bytes per element
+  std::size_t count = 0;   // elements
+  std::size_t data_at = 0; // offset of the first element
+};
+
+inline NpyHeader parse_npy_header(std::string_view bytes, const std::string& name) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() < 10 || std::memcmp(b, "\x93NUMPY", 6) != 0)
     throw FormatError(name + ": not a .npy file (it does not start with \\x93NUMPY)");
@@ -106,35 +126,48 @@ inline NpyArray parse_npy(std::string_view bytes, const std::string& name) {
   }
   if (header_len > bytes.size() - offset) throw FormatError(name + ": truncated .npy header (" + std::to_string(header_len) + " bytes announced)");
   const std::string_view h = bytes.substr(offset, header_len);
-  NpyArray a;
-  a.dtype = detail::npy_field(h, "descr", name);
-  const std::string order = detail::npy_field(h, "fortran_order", name);
+  NpyHeader a;
+  a.dtype = npy_field(h, "descr", name);
+  const std::string order = npy_field(h, "fortran_order", name);
   if (order != "True" && order != "False") throw FormatError(name + ": fortran_order is '" + order + "', not True or False");
-  const bool fortran = order == "True";
-  a.shape = detail::npy_shape(detail::npy_field(h, "shape", name), name);
+  a.fortran = order == "True";
+  a.shape = npy_shape(npy_field(h, "shape", name), name);
   if (a.shape.size() > max_npy_dims) throw FormatError(name + ": a " + std::to_string(a.shape.size()) + "-D array; at most 8 dimensions are read");
 
   const std::string& d = a.dtype;
   const char endian = d.empty() ? '?' : d[0];
   const std::string kind = (endian == '<' || endian == '>' || endian == '|' || endian == '=') ? d.substr(1) : d;
-  std::size_t item = 0;
-  if (kind == "f4") item = 4;
-  else if (kind == "f8") item = 8;
-  else if (kind == "u1") item = 1;
+  if (kind == "f4") a.item = 4;
+  else if (kind == "f8") a.item = 8;
+  else if (kind == "u1") a.item = 1;
   else
     throw FormatError(name + ": dtype '" + d + "' is not supported; ganad reads float32 ('<f4'), float64 ('<f8') and uint8 ('|u1')");
   constexpr bool little = std::endian::native == std::endian::little;
-  const bool swap = item > 1 && ((endian == '>' && little) || (endian == '<' && !little));
+  a.swap = a.item > 1 && ((endian == '>' && little) || (endian == '<' && !little));
 
-  std::size_t count = 1;
+  a.count = 1;
   for (std::size_t s : a.shape) {
-    if (s != 0 && count > std::numeric_limits<std::size_t>::max() / s / item) throw FormatError(name + ": the .npy shape overflows");
-    count *= s;
+    if (s != 0 && a.count > std::numeric_limits<std::size_t>::max() / s / a.item) throw FormatError(name + ": the .npy shape overflows");
+    a.count *= s;
   }
-  const std::size_t data_at = offset + header_len, have = bytes.size() - data_at;
-  if (have != count * item)
-    throw FormatError(name + ": the shape and dtype need " + std::to_string(count * item) + " bytes of data but the file holds " +
-                      std::to_string(have) + (have < count * item ? " (truncated)" : " (trailing data)"));
+  a.data_at = offset + header_len;
+  const std::size_t have = bytes.size() - a.data_at;
+  if (have != a.count * a.item)
+    throw FormatError(name + ": the shape and dtype need " + std::to_string(a.count * a.item) + " bytes of data but the file holds " +
+                      std::to_string(have) + (have < a.count * a.item ? " (truncated)" : " (trailing data)"));
+  return a;
+}
+}  // namespace detail
+
+/// Parses a .npy file held in memory; `name` is for messages.
+inline NpyArray parse_npy(std::string_view bytes, const std::string& name) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto header = detail::parse_npy_header(bytes, name);
+  NpyArray a;
+  a.dtype = header.dtype;
+  a.shape = header.shape;
+  const bool fortran = header.fortran, swap = header.swap;
+  const std::size_t item = header.item, count = header.count, data_at = header.data_at;
   a.data.resize(count);
   // Element i of the file in C order, or the transposed index in Fortran order.
   const std::size_t n = a.shape.size();
@@ -198,5 +231,116 @@ inline Dataset to_dataset(const NpyArray& a, const std::string& name) {
 
 /// Reads a .npy file into a Dataset (see to_dataset).
 inline Dataset read_npy(const std::string& path) { return to_dataset(parse_npy(read_file(path), path), path); }
+
+/// A .npy file of little-endian float32 in C order, memory-mapped and viewed in place: rows are
+/// read from the file as they are used, so data larger than memory can be scored and trained
+/// on. Scoring through for_each_chunk() keeps resident memory flat (each chunk's pages are
+/// released after use); training on samples() reads rows at random, and the pages it touched
+/// stay as page cache the kernel reclaims under memory pressure. Other dtypes and Fortran
+/// order are refused (read_npy() converts them in memory). Move-only; the views it hands out
+/// are valid while it lives.
+class MappedNpy {
+ public:
+  explicit MappedNpy(const std::string& path) : path_(path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw IoError(path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw IoError(path + ": not a regular file");
+    }
+    size_ = std::size_t(st.st_size);
+    void* m = size_ ? ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    const int err = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (m == MAP_FAILED) throw IoError(path + ": cannot map: " + (size_ ? std::strerror(err) : "the file is empty"));
+    map_ = static_cast<const unsigned char*>(m);
+    try {
+      const auto h = detail::parse_npy_header(std::string_view(reinterpret_cast<const char*>(map_), size_), path);
+      if (h.item != 4 || h.dtype.substr(1) != "f4" || h.swap || (h.fortran && h.shape.size() > 1))
+        throw FormatError(path + ": MappedNpy views little-endian float32 in C order, and this array is '" + h.dtype + "'" +
+                          (h.fortran ? " in Fortran order" : "") + "; convert it (numpy.ascontiguousarray(a, dtype='<f4')) or read it with read_npy");
+      if (h.data_at % alignof(float) != 0) throw FormatError(path + ": the data does not start on a 4-byte boundary");
+      if (h.shape.empty()) throw FormatError(path + ": a 0-D array has no rows");
+      shape_ = h.shape;
+      rows_ = std::int64_t(shape_[0]);
+      row_size_ = 1;
+      for (std::size_t k = 1; k < shape_.size(); ++k) row_size_ *= std::int64_t(shape_[k]);
+      if (shape_.size() == 4 && shape_[3] == 3 && shape_[1] != 3)
+        throw FormatError(path + ": images in (N, H, W, 3) order; MappedNpy views (N, 3, H, W) in place (read_npy converts the other)");
+      data_ = reinterpret_cast<const float*>(map_ + h.data_at);
+      ::madvise(const_cast<unsigned char*>(map_), size_, MADV_SEQUENTIAL);
+    } catch (...) {
+      ::munmap(const_cast<unsigned char*>(map_), size_);
+      throw;
+    }
+  }
+  MappedNpy(MappedNpy&& o) noexcept { swap(o); }
+  MappedNpy& operator=(MappedNpy&& o) noexcept {
+    MappedNpy(std::move(o)).swap(*this);
+    return *this;
+  }
+  MappedNpy(const MappedNpy&) = delete;
+  MappedNpy& operator=(const MappedNpy&) = delete;
+  ~MappedNpy() {
+    if (map_) ::munmap(const_cast<unsigned char*>(map_), size_);
+  }
+
+  [[nodiscard]] const std::vector<std::size_t>& shape() const { return shape_; }
+  [[nodiscard]] std::int64_t rows() const { return rows_; }
+  /// Floats per row: the product of the shape after its first dimension.
+  [[nodiscard]] std::int64_t row_size() const { return row_size_; }
+  /// All rows, viewed in place.
+  [[nodiscard]] Samples<float> samples() const { return rows(0, rows_); }
+  /// Rows [first, first + count), viewed in place.
+  [[nodiscard]] Samples<float> rows(std::int64_t first, std::int64_t count) const {
+    check_range(first, count);
+    return Samples<float>(std::span<const float>(data_ + first * row_size_, std::size_t(count * row_size_)));
+  }
+  /// Gives rows [first, first + count) back to the kernel: they leave this process's resident
+  /// memory and are read from the file again if used.
+  void release(std::int64_t first, std::int64_t count) const {
+    check_range(first, count);
+    const auto page = std::uintptr_t(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(data_ + first * row_size_);
+    const auto end = reinterpret_cast<std::uintptr_t>(data_ + (first + count) * row_size_);
+    const std::uintptr_t lo = (begin + page - 1) / page * page, hi = end / page * page;  // whole pages inside the rows
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
+  /// f(samples, first_row) for consecutive chunks of at most chunk_rows rows, each released
+  /// after f returns: a pass over a file of any size in flat resident memory.
+  template <class F>
+  void for_each_chunk(std::int64_t chunk_rows, F&& f) const {
+    if (chunk_rows < 1) throw ValueError("MappedNpy::for_each_chunk: chunk_rows must be at least 1");
+    for (std::int64_t r0 = 0; r0 < rows_; r0 += chunk_rows) {
+      const std::int64_t n = std::min(chunk_rows, rows_ - r0);
+      f(rows(r0, n), r0);
+      release(r0, n);
+    }
+  }
+
+ private:
+  void check_range(std::int64_t first, std::int64_t count) const {
+    if (first < 0 || count < 0 || first > rows_ || count > rows_ - first)
+      throw ValueError(path_ + ": rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") are outside its " +
+                       std::to_string(rows_) + " rows");
+  }
+  void swap(MappedNpy& o) noexcept {
+    std::swap(path_, o.path_);
+    std::swap(map_, o.map_);
+    std::swap(size_, o.size_);
+    std::swap(data_, o.data_);
+    std::swap(shape_, o.shape_);
+    std::swap(rows_, o.rows_);
+    std::swap(row_size_, o.row_size_);
+  }
+
+  std::string path_;
+  const unsigned char* map_ = nullptr;
+  std::size_t size_ = 0;
+  const float* data_ = nullptr;
+  std::vector<std::size_t> shape_;
+  std::int64_t rows_ = 0, row_size_ = 0;
+};
 
 }  // namespace ganad::io

@@ -345,12 +345,52 @@ TEST_CASE("NearestNeighbours: a row's score does not depend on its batch, the ch
   CHECK(s2[0] == all[400]);
 }
 
+TEST_CASE("NearestNeighbours: a memory budget keeps a greedy k-center coreset, the same on any thread count", "[detect][scorers][knn]") {
+  auto& gan = trained_gan();
+  const auto train = squares(512, 1);
+  score::NearestNeighbours all({.k = 1});
+  all.fit(gan, train);
+  const std::size_t per_reference = (all.feature_size() + 1) * sizeof(float);
+  test::ThreadCount threads(1);
+  score::NearestNeighbours coreset({.k = 1, .memory_budget = 40 * per_reference + per_reference / 2});
+  coreset.fit(gan, train);
+  CHECK(coreset.references() == 40);
+  CHECK(coreset.options().subset == score::ReferenceSubset::coreset);  // the default
+  score::NearestNeighbours random({.k = 1, .max_references = 40, .subset = score::ReferenceSubset::random});
+  random.fit(gan, train);
+  // k-center keeps every training sample near a reference: the largest distance from a
+  // training sample to its nearest reference (the covering radius) is smaller than a random
+  // subset's of the same size.
+  std::vector<float> near_coreset(512), near_random(512);
+  coreset.score(gan, view(train), near_coreset);
+  random.score(gan, view(train), near_random);
+  const float radius_coreset = *std::max_element(near_coreset.begin(), near_coreset.end());
+  const float radius_random = *std::max_element(near_random.begin(), near_random.end());
+  INFO("covering radius: coreset " << radius_coreset << ", random " << radius_random);
+  CHECK(radius_coreset < 0.8f * radius_random);
+  // The same references on any thread count.
+  threads.set(3);
+  score::NearestNeighbours again({.k = 1, .memory_budget = 40 * per_reference + per_reference / 2});
+  again.fit(gan, train);
+  std::vector<float> near_again(512);
+  again.score(gan, view(train), near_again);
+  CHECK(near_again == near_coreset);
+  // Both limits: the smaller count. A budget below k references is refused by name.
+  score::NearestNeighbours both({.k = 1, .max_references = 30, .memory_budget = 40 * per_reference});
+  both.fit(gan, train);
+  CHECK(both.references() == 30);
+  score::NearestNeighbours tiny({.k = 5, .memory_budget = 3 * per_reference});
+  CHECK_THROWS_WITH(tiny.fit(gan, train), Catch::Contains("holds 3 references") && Catch::Contains("fewer than k = 5"));
+  CHECK(!tiny.fitted());
+}
+
 TEST_CASE("NearestNeighbours: bad settings, too little data, NaN in the references", "[detect][scorers][knn]") {
   auto& gan = trained_gan();
   CHECK_THROWS_AS(score::NearestNeighbours({.k = 0}), ValueError);
   CHECK_THROWS_AS(score::NearestNeighbours({.max_references = -1}), ValueError);
   CHECK_THROWS_WITH(score::NearestNeighbours({.input_share = 1.5}), Catch::Contains("input_share must be in [0, 1]"));
   CHECK_THROWS_AS(score::NearestNeighbours({.space = score::FeatureSpace(7)}), ValueError);
+  CHECK_THROWS_AS(score::NearestNeighbours({.subset = score::ReferenceSubset(9)}), ValueError);
   score::NearestNeighbours knn({.k = 5});
   CHECK_THROWS_WITH(knn.fit(gan, squares(4, 1)), Catch::Contains("fewer than k = 5"));
   RowMatrix<float> bad = squares(10, 1);

@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include "support/files.hpp"
 
 using namespace ganad;
 using Catch::Contains;
@@ -28,6 +31,11 @@ std::string npy(const std::string& descr, bool fortran, const std::string& shape
 template <class V>
 std::string raw(const std::vector<V>& v) {
   return {reinterpret_cast<const char*>(v.data()), v.size() * sizeof(V)};
+}
+std::string write_file(const std::string& name, const std::string& bytes) {
+  const auto path = test::temp_path(name);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return path;
 }
 
 }  // namespace
@@ -115,4 +123,41 @@ TEST_CASE("read_npy: bad input is refused before anything is allocated", "[io]")
   CHECK_THROWS_WITH(io::to_dataset(io::parse_npy(npy("|u1", false, "(1, 2, 2, 2, 2)", std::string(16, '\0')), "x.npy"), "x.npy"),
                     Contains("5-D array"));
   CHECK_THROWS_AS(io::read_npy("/nonexistent/x.npy"), IoError);
+}
+
+TEST_CASE("MappedNpy: float32 rows viewed in place, chunk by chunk, equal to read_npy's", "[io]") {
+  std::vector<float> f(7 * 6);
+  for (std::size_t i = 0; i < f.size(); ++i) f[i] = float(i) * 0.25f - 3.f;
+  const auto path = write_file("mapped.npy", npy("<f4", false, "(7, 2, 3)", raw(f)));
+  const io::MappedNpy m(path);
+  CHECK((m.rows() == 7 && m.row_size() == 6 && m.shape() == std::vector<std::size_t>{7, 2, 3}));
+  const auto all = m.samples().as<Flat<6>>("test");
+  REQUIRE(all.rows == 7);
+  const auto in_memory = io::read_npy(path);
+  for (int r = 0; r < 7; ++r)
+    for (int c = 0; c < 6; ++c) CHECK(all.row(r)[c] == in_memory.x(r, c));
+  std::vector<std::int64_t> starts;
+  std::vector<float> seen;
+  m.for_each_chunk(3, [&](const Samples<float>& chunk, std::int64_t r0) {
+    starts.push_back(r0);
+    const auto v = chunk.as<Flat<6>>("test");
+    for (int r = 0; r < v.rows; ++r) seen.insert(seen.end(), v.row(r), v.row(r) + 6);
+  });
+  CHECK(starts == std::vector<std::int64_t>{0, 3, 6});
+  CHECK(seen == f);  // released pages are read again from the file
+  CHECK(m.rows(6, 1).as<Flat<6>>("test").row(0)[5] == f[41]);
+  CHECK_THROWS_WITH(m.rows(5, 3), Contains("rows [5, 8) are outside its 7 rows"));
+  CHECK_THROWS_AS(m.for_each_chunk(0, [](const Samples<float>&, std::int64_t) {}), ValueError);
+}
+
+TEST_CASE("MappedNpy: what it cannot view in place is refused by name", "[io]") {
+  const std::vector<double> d(6, 1.0);
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("m64.npy", npy("<f8", false, "(2, 3)", raw(d)))), Contains("this array is '<f8'"));
+  const std::vector<float> f(6, 1.f);
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("mbe.npy", npy(">f4", false, "(2, 3)", raw(f)))), Contains("'>f4'"));
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("mfo.npy", npy("<f4", true, "(2, 3)", raw(f)))), Contains("in Fortran order"));
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("mhwc.npy", npy("<f4", false, "(1, 1, 2, 3)", raw(f)))), Contains("(N, H, W, 3)"));
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("mshort.npy", npy("<f4", false, "(2, 4)", raw(f)))), Contains("(truncated)"));
+  CHECK_THROWS_WITH(io::MappedNpy(write_file("mempty.npy", "")), Contains("the file is empty"));
+  CHECK_THROWS_AS(io::MappedNpy("/nonexistent/x.npy"), IoError);
 }

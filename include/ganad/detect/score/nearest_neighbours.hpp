@@ -1,13 +1,15 @@
 /// score::NearestNeighbours: kNN anomaly score. Each sample is embedded in a feature space (the
 /// input itself, the discriminator's last hidden features, or both side by side), scaled as
 /// the options say; the score is the mean Euclidean distance to the k nearest embeddings of
-/// the normal samples given to fit() (the references).
+/// the normal samples given to fit() (the references), or to a representative subset of them
+/// that fits a memory budget (a greedy k-center coreset).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -36,6 +38,13 @@ enum class FeatureScaling : std::uint8_t {
   none,         ///< as they are
 };
 
+/// Which normal samples stay as references when not all of them may (max_references,
+/// memory_budget).
+enum class ReferenceSubset : std::uint8_t {
+  coreset,  ///< greedy k-center on a random projection: each next reference the sample farthest from those kept (PatchCore's coreset)
+  random,   ///< a seeded random sample
+};
+
 struct NearestNeighboursOptions {
   int k = 5;                ///< neighbours averaged
   FeatureSpace space = FeatureSpace::input_and_discriminator;
@@ -45,8 +54,12 @@ struct NearestNeighboursOptions {
   /// With both spaces: the input's share of the mean squared distance between references
   /// (the rest is D's features').
   double input_share = 0.35;
-  int max_references = 0;   ///< keep at most this many normal samples (a seeded random subset); 0: all
-  std::uint64_t seed = 0;   ///< chooses that subset
+  int max_references = 0;   ///< keep at most this many normal samples; 0: all
+  /// Bytes the references may take (each is its embedding plus its squared length in
+  /// float); 0: no limit. With max_references, the smaller of the two counts.
+  std::size_t memory_budget = 0;
+  ReferenceSubset subset = ReferenceSubset::coreset;  ///< how the kept references are chosen
+  std::uint64_t seed = 0;   ///< seeds that choice
   bool averaged = true;     ///< features of the averaged D (false: the trained D's last weights)
 };
 
@@ -82,45 +95,49 @@ class NearestNeighbours {
     if (src.rows < options_.k)
       throw ValueError("score::NearestNeighbours::fit: " + std::to_string(src.rows) + " normal samples are fewer than k = " +
                        std::to_string(options_.k));
-    // The subset: a seeded shuffle of the row indices, first max_references kept, in order.
-    std::vector<int> rows(std::size_t(src.rows));
-    std::iota(rows.begin(), rows.end(), 0);
-    if (options_.max_references > 0 && options_.max_references < src.rows) {
-      Rng rng(options_.seed);
-      rng.shuffle(rows.begin(), rows.end());
-      rows.resize(std::size_t(options_.max_references));
-      std::sort(rows.begin(), rows.end());
-    }
-    const int r_count = int(rows.size());
-    const bool subset = r_count < src.rows;
-    RowMatrix<T> picked;
-    detail::RowSource<T, Image> chosen = src;
-    if (subset) {
-      picked.resize(r_count, Eigen::Index(Image::size));
-      for (int i = 0; i < r_count; ++i) std::copy_n(src.row(rows[std::size_t(i)]), Image::size, picked.row(i).data());
-      chosen = {picked.data(), r_count, std::ptrdiff_t(Image::size)};
-    }
-    const char* who = subset ? "score::NearestNeighbours::fit (the chosen subset)" : "score::NearestNeighbours::fit";
     // Everything is built aside and swapped in at the end: a failed fit changes nothing.
     NearestNeighbours next(options_);
     next.layout<Gan>();
-    Batch<T, Image> staging;
-    // Pass 1: each feature's mean and variance (in double, rows in order: the same bits on any
-    // thread count), from which the scaling follows.
     const std::size_t W = next.width_;
+    const int keep = references_allowed(src.rows, W);
+    Batch<T, Image> staging;
+    std::vector<int> rows(std::size_t(src.rows));
+    std::iota(rows.begin(), rows.end(), 0);
+    const bool subset = keep < src.rows;
+    const bool coreset = subset && options_.subset == ReferenceSubset::coreset;
+    if (subset && !coreset) {  // a seeded shuffle of the row indices, the first `keep` kept, in order
+      Rng rng(options_.seed);
+      rng.shuffle(rows.begin(), rows.end());
+      rows.resize(std::size_t(keep));
+      std::sort(rows.begin(), rows.end());
+    }
+    const auto pick = [&](const std::vector<int>& chosen_rows, RowMatrix<T>& into) {
+      into.resize(Eigen::Index(chosen_rows.size()), Eigen::Index(Image::size));
+      for (std::size_t i = 0; i < chosen_rows.size(); ++i) std::copy_n(src.row(chosen_rows[i]), Image::size, into.row(Eigen::Index(i)).data());
+      return detail::RowSource<T, Image>{into.data(), int(chosen_rows.size()), std::ptrdiff_t(Image::size)};
+    };
+    RowMatrix<T> picked;
+    detail::RowSource<T, Image> chosen = subset && !coreset ? pick(rows, picked) : src;
+    const char* who = subset ? "score::NearestNeighbours::fit (the chosen subset)" : "score::NearestNeighbours::fit";
+    // Pass 1: each feature's mean and variance (in double, rows in order: the same bits on any
+    // thread count), from which the scaling follows. A coreset's scaling is the whole data's.
     std::vector<double> sum(W), sum2(W);
     detail::scan_in_chunks(chosen, staging, who, [&](ConstBatchView<T, Image> chunk, int) {
       next.raw_rows(gan, chunk, [&](int, std::size_t offset, const auto* v, std::size_t n) {
         for (std::size_t c = 0; c < n; ++c) sum[offset + c] += double(v[c]), sum2[offset + c] += double(v[c]) * double(v[c]);
       });
     });
-    next.set_scaling(sum, sum2, r_count);
+    next.set_scaling(sum, sum2, chosen.rows);
+    if (coreset) chosen = pick(next.coreset_rows(gan, chosen, staging, keep), picked);
     // Pass 2: the references' embeddings and squared lengths.
-    next.refs_.resize(std::size_t(r_count) * W);
-    next.ref_norms_.resize(std::size_t(r_count));
+    const int r_count = chosen.rows;
+    auto refs = std::make_shared<References>();
+    refs->rows.resize(std::size_t(r_count) * W);
+    refs->norms.resize(std::size_t(r_count));
     detail::scan_in_chunks(chosen, staging, who, [&](ConstBatchView<T, Image> chunk, int r0) {
-      next.embed(gan, chunk, next.refs_.data() + std::size_t(r0) * W, next.ref_norms_.data() + r0);
+      next.embed(gan, chunk, refs->rows.data() + std::size_t(r0) * W, refs->norms.data() + r0);
     });
+    next.refs_ = std::move(refs);
     next.references_ = r_count;
     *this = std::move(next);
   }
@@ -148,13 +165,13 @@ class NearestNeighbours {
     for (int r0 = 0; r0 < references_; r0 += block) {
       const int rb = std::min(block, references_ - r0);
       kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, rows, rb, int(W), 1.f, query_.data(), int(W),
-                           refs_.data() + std::size_t(r0) * W, int(W), 0.f, products_.data(), rb);
+                           refs_->rows.data() + std::size_t(r0) * W, int(W), 0.f, products_.data(), rb);
       kernels::parallel_for(n, double(n) * rb, [&](std::ptrdiff_t i) {
         float* top = best_.data() + std::size_t(i) * k;
         const float* p = products_.data() + std::size_t(i) * rb;
         const float qn = query_norms_[std::size_t(i)];
         for (int j = 0; j < rb; ++j) {
-          const float d2 = std::max(qn + ref_norms_[std::size_t(r0 + j)] - 2.f * p[j], 0.f);
+          const float d2 = std::max(qn + refs_->norms[std::size_t(r0 + j)] - 2.f * p[j], 0.f);
           if (!(d2 < top[k - 1])) continue;
           int q = k - 1;
           for (; q > 0 && top[q - 1] > d2; --q) top[q] = top[q - 1];
@@ -184,7 +201,7 @@ class NearestNeighbours {
     w.put_floats<double>(shift_);
     w.put_floats<double>(scale_);
     w.put(std::uint64_t(references_));
-    w.put_floats<float>(refs_);
+    if (refs_) w.put_floats<float>(refs_->rows);
   }
   void load_state(ByteReader& r) {
     NearestNeighboursOptions o;
@@ -211,11 +228,13 @@ class NearestNeighbours {
     r.get_floats<double>(next.shift_);
     r.get_floats<double>(next.scale_);
     const std::size_t references = detail::get_count(r, std::max<std::size_t>(next.width_, 1) * sizeof(float), "score::NearestNeighbours");
-    next.refs_.resize(next.width_ * references);
-    r.get_floats<float>(next.refs_);
+    auto refs = std::make_shared<References>();
+    refs->rows.resize(next.width_ * references);
+    r.get_floats<float>(refs->rows);
+    refs->norms.resize(references);
+    for (std::size_t i = 0; i < references; ++i) refs->norms[i] = squared_length(refs->rows.data() + i * next.width_, next.width_);
+    next.refs_ = std::move(refs);
     next.references_ = int(references);
-    next.ref_norms_.resize(references);
-    for (std::size_t i = 0; i < references; ++i) next.ref_norms_[i] = squared_length(next.refs_.data() + i * next.width_, next.width_);
     *this = std::move(next);
   }
 
@@ -223,10 +242,75 @@ class NearestNeighbours {
   static NearestNeighboursOptions validated(NearestNeighboursOptions o) {
     if (o.k < 1) throw ValueError("score::NearestNeighbours: k must be at least 1, not " + std::to_string(o.k));
     if (o.max_references < 0) throw ValueError("score::NearestNeighbours: max_references must be 0 (all) or positive");
+    if (std::uint8_t(o.subset) > 1) throw ValueError("score::NearestNeighbours: unknown reference subset");
     if (!(o.input_share >= 0.0 && o.input_share <= 1.0))
       throw ValueError("score::NearestNeighbours: input_share must be in [0, 1], not " + std::to_string(o.input_share));
     if (std::uint8_t(o.space) > 2 || std::uint8_t(o.input_scaling) > 2 || std::uint8_t(o.discriminator_scaling.value_or(FeatureScaling::none)) > 2) throw ValueError("score::NearestNeighbours: unknown feature space or scaling");
     return o;
+  }
+  /// How many references fit the limits (all rows if none), at least k.
+  [[nodiscard]] int references_allowed(int rows, std::size_t width) const {
+    int keep = rows;
+    if (options_.max_references > 0) keep = std::min(keep, options_.max_references);
+    if (options_.memory_budget > 0) {
+      const std::size_t per_row = (width + 1) * sizeof(float);
+      const std::size_t fits = options_.memory_budget / per_row;
+      if (fits < std::size_t(options_.k))
+        throw ValueError("score::NearestNeighbours: a memory_budget of " + std::to_string(options_.memory_budget) + " bytes holds " +
+                         std::to_string(fits) + " references of " + std::to_string(per_row) + " bytes, fewer than k = " +
+                         std::to_string(options_.k));
+      keep = int(std::min<std::size_t>(std::size_t(keep), fits));
+    }
+    return std::max(keep, std::min(rows, options_.k));
+  }
+  /// Greedy k-center (PatchCore's coreset, Sener and Savarese 2018): the first reference a
+  /// seeded random row, each next one the row farthest from all kept so far, distances taken
+  /// between embeddings projected to coreset_dims random Gaussian directions. The kept rows, in order.
+  static constexpr int coreset_dims = 128;
+  template <class Gan>
+  std::vector<int> coreset_rows(Gan& gan, const detail::RowSource<typename Gan::T, typename Gan::image_shape>& src,
+                                Batch<typename Gan::T, typename Gan::image_shape>& staging, int keep) {
+    using T = typename Gan::T;
+    using Image = typename Gan::image_shape;
+    const std::size_t W = width_, P = coreset_dims;
+    const std::size_t N = std::size_t(src.rows);
+    aligned_vector<float> directions(P * W), embedded, out, projected(N * P);
+    std::vector<float> norms;
+    Rng rng(options_.seed);
+    const float unit = float(1.0 / std::sqrt(double(P)));
+    for (auto& d : directions) d = float(rng.normal()) * unit;
+    detail::scan_in_chunks(src, staging, "score::NearestNeighbours::fit (the coreset)", [&](ConstBatchView<T, Image> chunk, int r0) {
+      const int rows = std::max(chunk.batch, 2);  // as in score(): the tiled product for every chunk
+      embedded.assign(std::size_t(rows) * W, 0.f);
+      norms.resize(std::size_t(rows));
+      embed(gan, chunk, embedded.data(), norms.data());
+      out.resize(std::size_t(rows) * P);
+      kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, rows, int(P), int(W), 1.f, embedded.data(), int(W), directions.data(),
+                           int(W), 0.f, out.data(), int(P));
+      std::copy_n(out.data(), std::size_t(chunk.batch) * P, projected.data() + std::size_t(r0) * P);
+    });
+    std::vector<float> nearest(N, std::numeric_limits<float>::infinity());
+    std::vector<int> kept;
+    kept.reserve(std::size_t(keep));
+    int next = int(rng.below(std::uint64_t(N)));
+    constexpr std::ptrdiff_t span = 256;  // rows per work item: a fixed split, the same bits on any thread count
+    const std::ptrdiff_t items = (std::ptrdiff_t(N) + span - 1) / span;
+    while (int(kept.size()) < keep) {
+      kept.push_back(next);
+      const float* c = projected.data() + std::size_t(next) * P;
+      kernels::parallel_for(items, double(N) * double(P) * 3, [&](std::ptrdiff_t item) {
+        const std::size_t end = std::min(N, std::size_t((item + 1) * span));
+        for (std::size_t i = std::size_t(item * span); i < end; ++i) {
+          const float* v = projected.data() + i * P;
+          float d2 = 0;
+          for (std::size_t j = 0; j < P; ++j) d2 += (v[j] - c[j]) * (v[j] - c[j]);
+          nearest[i] = std::min(nearest[i], d2);
+        }
+      });
+      next = int(std::max_element(nearest.begin(), nearest.end()) - nearest.begin());  // the first of ties
+    }
+    std::sort(kept.begin(), kept.end());
+    return kept;
   }
   /// The scaling of the part starting at `offset` (0: the input, if used).
   [[nodiscard]] FeatureScaling scaling_of(std::size_t offset) const {
@@ -319,7 +403,12 @@ class NearestNeighbours {
   int references_ = 0;
   std::size_t input_size_ = 0, feature_size_ = 0, width_ = 0;
   std::vector<double> shift_, scale_;  // per feature of the embedding
-  std::vector<float> refs_, ref_norms_;
+  /// The references' embeddings (rows of width_) and squared lengths: fixed once fitted,
+  /// shared by copies (Detector::replica).
+  struct References {
+    std::vector<float> rows, norms;
+  };
+  std::shared_ptr<const References> refs_;
   aligned_vector<float> query_, products_;
   std::vector<float> query_norms_, best_;
 };
