@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <ctime>
 
 #if defined(_OPENMP)
@@ -45,15 +46,17 @@ namespace detail {
 
 /// The team size under contention. A parallel region ends only when every thread of its team
 /// has arrived, so when another process holds a core, a thread of ours that waits for a time
-/// slice holds up the whole team: on 2 cores beside one busy process, 2 threads took twice the
-/// time of 1. Each region therefore notes, per thread, the time it was runnable but not
-/// running (wall time in the region minus its CPU time). When over two windows of regions in
-/// a row more than a fifth of the team's time was lost so (an idle machine loses about 1%),
-/// the team shrinks by that share (by one thread at least) for the next `backoff` regions, then a
-/// window with the full team measures again. The backoff doubles while contention lasts (up
-/// to 16384 regions, two or three seconds of training) and halves when the full team loses
-/// little: contention comes in bursts, and a quiet window does not mean it has gone. One
-/// busy neighbour on a 64-core machine costs a sixty-fourth: no change. The team size never changes results: items are split the same way whatever
+/// slice holds up the whole team: on 2 cores beside one busy process, 2 threads took twice
+/// the time of 1. Each region therefore notes, per thread, the time it was runnable but not
+/// running (wall time in the region minus its CPU time; with OMP_WAIT_POLICY=passive counted
+/// from the thread's own start, since waking it is not time lost). When over two windows of
+/// regions in a row more than 15% of the team's time was lost so (an idle machine loses about
+/// 1%), the team shrinks by that share (by one thread at least) for the next `backoff`
+/// regions, then a window with the full team measures again. The backoff (512 regions at
+/// first) doubles while contention lasts (up to 65,536, about ten seconds of training) and
+/// halves when the full team loses little: contention comes in bursts, and a quiet window
+/// does not mean it has gone. One busy neighbour on a 64-core machine costs a sixty-fourth:
+/// no change. The team size never changes results: items are split the same way whatever
 /// the number of threads (gemm.hpp).
 class TeamSize {
  public:
@@ -77,22 +80,22 @@ class TeamSize {
     spent_.store(0, std::memory_order_relaxed);
     regions_.store(0, std::memory_order_relaxed);
     const int b = backoff_.load(std::memory_order_relaxed);
-    if (share <= 0.2) {
+    if (share <= 0.15) {
       strikes_.store(0, std::memory_order_relaxed);
       backoff_.store(std::max(initial_backoff, b / 2), std::memory_order_relaxed);
       return;
     }
-    // On an idle machine one window in twenty loses more than a fifth (the host's own
+    // On an idle machine one window in twenty loses more than that (the host's own
     // interruptions); two in a row are contention. Once contention was seen, one is.
     if (b == initial_backoff && strikes_.fetch_add(1, std::memory_order_relaxed) == 0) return;
     strikes_.store(0, std::memory_order_relaxed);
-    backoff_.store(std::min(2 * b, 16384), std::memory_order_relaxed);
+    backoff_.store(std::min(2 * b, 65536), std::memory_order_relaxed);
     reduced_team_.store(std::clamp(int(double(wanted) * (1.0 - share)), 1, wanted - 1), std::memory_order_relaxed);
     reduced_left_.store(b, std::memory_order_relaxed);
   }
 
  private:
-  static constexpr int initial_backoff = 256;
+  static constexpr int initial_backoff = 512;
   std::atomic<int> reduced_left_{0}, reduced_team_{1}, regions_{0}, backoff_{initial_backoff}, strikes_{0};
   std::atomic<std::int64_t> lost_{0}, spent_{0};
 };
@@ -104,6 +107,15 @@ inline TeamSize& team_size() {
 
 inline std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+/// Whether OMP_WAIT_POLICY=passive: then every region wakes its threads from sleep, and the
+/// wake-up (tens of microseconds) is not time lost to another process.
+inline bool passive_wait() {
+  static const bool passive = [] {
+    const char* v = std::getenv("OMP_WAIT_POLICY");
+    return v && (v[0] == 'p' || v[0] == 'P');
+  }();
+  return passive;
 }
 /// CPU time this thread has run.
 inline std::int64_t thread_cpu_ns() {
@@ -128,15 +140,16 @@ inline void parallel_for(std::ptrdiff_t n, double work, F&& f) {
     if (team == wanted) {
       std::array<std::int64_t, detail::TeamSize::max_tracked> lost{}, spent{};
       const std::int64_t t0 = detail::now_ns();
+      const bool from_entry = detail::passive_wait();
 #pragma omp parallel num_threads(team)
       {
         const int me = omp_get_thread_num();
-        const std::int64_t c0 = detail::thread_cpu_ns();
+        const std::int64_t entry = from_entry ? detail::now_ns() : t0, c0 = detail::thread_cpu_ns();
 #pragma omp for schedule(static) nowait
         for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
-        // From the region's start to the end of this thread's share: what it did not run
-        // was lost to another process (or to waking up, which is short).
-        const std::int64_t wall = detail::now_ns() - t0;
+        // From the region's start (or, with passive waiting, this thread's) to the end of its
+        // share: what it did not run was lost to another process.
+        const std::int64_t wall = detail::now_ns() - entry;
         if (me < detail::TeamSize::max_tracked) {
           spent[std::size_t(me)] = wall;
           lost[std::size_t(me)] = wall - (detail::thread_cpu_ns() - c0);

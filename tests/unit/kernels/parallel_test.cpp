@@ -30,18 +30,18 @@ TEST_CASE("parallel_for's team: full on an idle machine, smaller while another p
   window(t, 2, 0.01);
   window(t, 2, 0.3);
   CHECK(teams(t, 2, 10) == std::vector<int>(10, 2));
-  window(t, 2, 0.35);  // two in a row: contention; one thread for 256 regions
-  auto next = teams(t, 2, 257);
-  CHECK(std::count(next.begin(), next.end(), 1) == 256);
+  window(t, 2, 0.35);  // two in a row: contention; one thread for 512 regions
+  auto next = teams(t, 2, 513);
+  CHECK(std::count(next.begin(), next.end(), 1) == 512);
   CHECK(next.back() == 2);  // then the full team measures again
   window(t, 2, 0.35);       // still contended: one bad window suffices now, and the backoff doubles
-  next = teams(t, 2, 513);
-  CHECK(std::count(next.begin(), next.end(), 1) == 512);
-  window(t, 2, 0.01);  // quiet: the backoff halves (to 512) and the team stays full
+  next = teams(t, 2, 1025);
+  CHECK(std::count(next.begin(), next.end(), 1) == 1024);
+  window(t, 2, 0.01);  // quiet: the backoff halves (to 1024) and the team stays full
   CHECK(teams(t, 2, 50) == std::vector<int>(50, 2));
   window(t, 2, 0.35);
-  next = teams(t, 2, 600);
-  CHECK(std::count(next.begin(), next.end(), 1) == 512);
+  next = teams(t, 2, 1100);
+  CHECK(std::count(next.begin(), next.end(), 1) == 1024);
 }
 
 TEST_CASE("parallel_for's team shrinks by the share lost, and not for one busy neighbour of many cores", "[kernel][parallel]") {
