@@ -54,6 +54,7 @@ class Detector {
     // A fresh GAN given this one's state: a copy would also take every training buffer
     // with its capacity (350 MB for the MNIST example's GAN after training).
     auto own = std::make_shared<Gan>(gan_->options());
+    const auto lock = lock_gan();  // other threads may be scoring: the GAN and the scorer's buffers
     {
       ByteWriter state;
       gan_->save_state(state);
@@ -173,7 +174,7 @@ class Detector {
   }
   /// Scorers run G and both discriminators and use this Detector's buffers: one caller at a
   /// time per GAN (the discriminators' mutexes, also held by their own scoring methods).
-  std::scoped_lock<std::mutex, std::mutex> lock_gan() {
+  std::scoped_lock<std::mutex, std::mutex> lock_gan() const {
     return std::scoped_lock<std::mutex, std::mutex>(gan_->discriminator().callers_mutex(), gan_->averaged_discriminator().callers_mutex());
   }
   void require_threshold(const char* who) const {

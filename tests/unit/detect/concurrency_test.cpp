@@ -59,9 +59,16 @@ void check_detector(Det& det) {
   const auto serial = in_order([&](int, const RowMatrix<float>& x) { return Eigen::VectorXf(det.decision_function(x)); });
   // One Detector shared by every thread: its callers take turns.
   CHECK(differing(serial, [&](int, const RowMatrix<float>& x) { return Eigen::VectorXf(det.decision_function(x)); }) == 0);
-  // A replica per thread: side by side, the same bits, the same decisions.
+  // A replica per thread: side by side, the same bits, the same decisions. Taken while
+  // another thread scores with the original.
   std::vector<Det> replicas;
-  for (int c = 0; c < callers; ++c) replicas.push_back(det.replica());
+  {
+    std::thread busy([&] {
+      for (int r = 0; r < 5; ++r) (void)det.decision_function(input(0, r));
+    });
+    for (int c = 0; c < callers; ++c) replicas.push_back(det.replica());
+    busy.join();
+  }
   CHECK(differing(serial, [&](int c, const RowMatrix<float>& x) {
           return Eigen::VectorXf(replicas[std::size_t(c)].decision_function(x));
         }) == 0);
