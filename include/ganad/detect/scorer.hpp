@@ -77,6 +77,18 @@ struct replace_last<Sequential<T, In, Specs...>, Extra...> {
   using type = decltype(make(std::make_index_sequence<sizeof...(Specs) - 1>{}));
 };
 
+/// A scorer's per-call buffer: a copy of the scorer (Detector::replica) starts it empty
+/// instead of copying what the original last scored; moves keep it.
+template <class Buffer>
+struct Scratch : Buffer {
+  Scratch() = default;
+  Scratch(const Scratch&) : Buffer() {}
+  Scratch(Scratch&&) noexcept = default;
+  Scratch& operator=(const Scratch&) { return *this; }
+  Scratch& operator=(Scratch&&) noexcept = default;
+  ~Scratch() = default;
+};
+
 /// A count read from a model file, refused when its elements cannot fit in what is left.
 inline std::size_t get_count(ByteReader& r, std::size_t element_bytes, const char* what) {
   const auto n = r.get<std::uint64_t>();

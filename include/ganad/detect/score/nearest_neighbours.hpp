@@ -409,8 +409,8 @@ class NearestNeighbours {
     std::vector<float> rows, norms;
   };
   std::shared_ptr<const References> refs_;
-  aligned_vector<float> query_, products_;
-  std::vector<float> query_norms_, best_;
+  detail::Scratch<aligned_vector<float>> query_, products_;
+  detail::Scratch<std::vector<float>> query_norms_, best_;
 };
 
 }  // namespace ganad::score
