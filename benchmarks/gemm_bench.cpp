@@ -1,5 +1,6 @@
-// GEMM: ganad's kernel and Eigen's on the same shapes in the same run (row-major
-// C = A * B, float), 1 and 2 threads, plus the FMA peak. scripts/bench prints the table.
+// GEMM: ganad's kernel (fp32, and bf16 products where the machine has AVX512_BF16) and
+// Eigen's on the same shapes in the same run (row-major C = A * B, float), 1 and 2 threads,
+// plus the FMA peak. scripts/bench prints the table.
 #include "bench_common.hpp"  // first: ganad's simd.hpp must be the first to include <immintrin.h>
 
 #include <Eigen/Core>
@@ -44,8 +45,9 @@ void bm_peak(benchmark::State& state) {
   state.SetLabel(bench::arch_label(1));
 }
 
-void bm_ganad(benchmark::State& state, GemmShape s, int threads) {
+void bm_ganad(benchmark::State& state, GemmShape s, int threads, Precision precision) {
   set_num_threads(threads);
+  const kernels::PrecisionScope scope(precision);
   RowMatrix a = RowMatrix::Random(s.m, s.k), b = RowMatrix::Random(s.k, s.n), c(s.m, s.n);
   for (auto _ : state) {
     kernels::gemm<float>(kernels::Trans::no, kernels::Trans::no, s.m, s.n, s.k, 1.0f, a.data(), s.k,
@@ -76,7 +78,10 @@ int main(int argc, char** argv) {
       const std::string shape = std::string(s.name) + "/" + std::to_string(s.m) + "x" +
                                 std::to_string(s.n) + "x" + std::to_string(s.k) + "/t" +
                                 std::to_string(threads);
-      benchmark::RegisterBenchmark(("gemm/ganad/" + shape).c_str(), bm_ganad, s, threads)->UseRealTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("gemm/ganad/" + shape).c_str(), bm_ganad, s, threads, Precision::fp32)->UseRealTime()->Unit(benchmark::kMillisecond);
+      if (kernels::bf16_supported())
+        benchmark::RegisterBenchmark(("gemm/ganad_bf16/" + shape).c_str(), bm_ganad, s, threads, Precision::bf16)
+            ->UseRealTime()->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("gemm/eigen/" + shape).c_str(), bm_eigen, s, threads)->UseRealTime()->Unit(benchmark::kMillisecond);
     }
   return bench::run_main(argc, argv);

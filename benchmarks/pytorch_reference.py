@@ -34,6 +34,11 @@ def timed(fn, reps, min_time=0.3):
     return statistics.median(samples)
 
 
+def autocast(bf16):
+    """PyTorch's one line for bf16 on a CPU (torch.autocast, bf16 products where the CPU has them); off: fp32."""
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
 def dcgan_layers():
     """(name, module, input shape without batch, needs_dx, discriminator layer) as layers_bench."""
     # Keras 'same' for these shapes: ConvT k4 s2 p1 (7->14, 14->28) and k7 s1 p3; the 5x5
@@ -107,20 +112,23 @@ def bench_gan(threads, reps):
     real = torch.rand(batch, 1, 28, 28) * 2 - 1
     ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
 
-    def step():
-        z = torch.randn(batch, 100)
-        fake = g(z)
-        opt_d.zero_grad()
-        err_d = loss(d(real), ones) + loss(d(fake.detach()), zeros)
+    def step(bf16):
+        with autocast(bf16):
+            z = torch.randn(batch, 100)
+            fake = g(z)
+            opt_d.zero_grad()
+            err_d = loss(d(real), ones) + loss(d(fake.detach()), zeros)
         err_d.backward()
         opt_d.step()
-        opt_g.zero_grad()
-        err_g = loss(d(fake), ones)
+        with autocast(bf16):
+            opt_g.zero_grad()
+            err_g = loss(d(fake), ones)
         err_g.backward()
         opt_g.step()
 
-    ms = timed(step, reps, min_time=2.0)
-    print(json.dumps({"bench": "gan", "name": "dcgan_step/b64", "threads": threads, "ms": ms}))
+    for bf16, name in ((False, "dcgan_step/b64"), (True, "dcgan_step_mixed/b64")):
+        ms = timed(lambda: step(bf16), reps, min_time=2.0)
+        print(json.dumps({"bench": "gan", "name": name, "threads": threads, "ms": ms}))
 
 
 def bench_score(threads, reps):
@@ -131,12 +139,13 @@ def bench_score(threads, reps):
     for batch in (64, 256):
         x = torch.rand(batch, 1, 28, 28) * 2 - 1
 
-        def disc():
-            with torch.no_grad():
+        def disc(bf16):
+            with torch.no_grad(), autocast(bf16):
                 torch.sigmoid(-d(x))
 
-        ms = timed(disc, reps)
-        print(json.dumps({"bench": "score", "name": f"discriminator/b{batch}", "threads": threads, "ms": ms}))
+        for bf16, name in ((False, "discriminator"), (True, "discriminator_bf16")):
+            ms = timed(lambda: disc(bf16), reps)
+            print(json.dumps({"bench": "score", "name": f"{name}/b{batch}", "threads": threads, "ms": ms}))
     x = torch.rand(256, 1, 28, 28) * 2 - 1
     feat = nn.Sequential(*list(d.children())[:-1])
 

@@ -60,6 +60,8 @@ struct Options {
   int limit_test = 0;
   double knn_references = 0;  // the knn scorer keeps this share (in (0, 1)) of the training images; 0: all
   std::string knn_subset = "coreset";  // how: coreset or random
+  Precision precision = Precision::fp32;        // the scorers' network products (Detector::set_precision)
+  Precision train_precision = Precision::fp32;  // training's products (GanOptions::precision; the encoder's too)
   bool quiet = false;
   bool quick = false;
 };
@@ -88,6 +90,9 @@ inline std::string usage() {
   --knn-references X    the knn scorer keeps this share of the training images as references
                         (0 < X < 1; default: all)
   --knn-subset coreset|random   which ones (default coreset: greedy k-center)
+  --precision fp32|bf16 the scorers' network products (default fp32; bf16 needs AVX512_BF16,
+                        and runs fp32 without it)
+  --train-precision fp32|bf16   training's products: bf16 is mixed precision (default fp32)
   --scorers-trained-d   feature, knn and reconstruction read the trained D's last weights
                         (default: the averaged D, as the discriminator score does)
   --quick               a short run: 1 epoch on 4096 images, 1 encoder epoch, 2000 test images
@@ -159,6 +164,8 @@ inline Options parse_args(int argc, char** argv) {
       o.knn_subset = value(i);
       if (o.knn_subset != "coreset" && o.knn_subset != "random") throw ValueError("--knn-subset takes coreset or random, not '" + o.knn_subset + "'");
     }
+    else if (a == "--precision") o.precision = parse_precision(value(i), "--precision");
+    else if (a == "--train-precision") o.train_precision = parse_precision(value(i), "--train-precision");
     else if (a == "--quiet") o.quiet = true;
     else if (a == "--quick") o.quick = true;
     else if (a == "--help" || a == "-h") throw std::invalid_argument(usage());
@@ -290,12 +297,13 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   if (anomalies == 0 || anomalies == int(y_test.size()))
     throw ValueError("the test set needs both normal and anomalous classes (normal = " + o.normal + ")");
   progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) +
-               " threads), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(train_rows.size()) + " training, " +
+               " threads; products: training " + precision_name(kernels::effective(o.train_precision)) + ", scoring " +
+               precision_name(kernels::effective(o.precision)) + "), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(train_rows.size()) + " training, " +
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
                std::to_string(anomalies) + " anomalies)");
 
   DcGan gan({.seed = o.seed, .real_label = o.real_label, .discriminator_averaging = o.d_averaging, .negative_weight = o.negative_weight,
-             .negative_noise = o.negative_noise});
+             .negative_noise = o.negative_noise, .precision = o.train_precision});
   const bool averaged = !o.scorers_trained_d;
   // The model file is the reconstruction detector: the GAN, the encoder and its threshold.
   Detector rec{gan, Reconstruction({.epochs = o.encoder_epochs, .batch = o.batch, .seed = o.seed + 1, .averaged = averaged})};
@@ -327,6 +335,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
           << ",\"last_weights_discriminator_test_auroc\":" << last_auroc << "}\n";
     });
     if (want_rec) {
+      const kernels::PrecisionScope encoder_precision(o.train_precision);
       rec.scorer().fit(gan, x_train, [&](const score::EncoderProgress& p) {
         progress.encoder(p);
         log << "{\"event\":\"encoder_epoch\",\"epoch\":" << p.epoch << ",\"loss\":" << p.loss << ",\"seconds\":" << p.seconds << "}\n";
@@ -345,6 +354,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   };
   std::map<std::string, Scored> raw;
   auto collect = [&](const std::string& name, auto& det, bool fit) {
+    det.set_precision(o.precision);
     if (fit) det.fit(x_train);
     det.calibrate(x_calib, {.false_positive_rate = 0.05});
     const auto t = det.decision_function(x_test);
@@ -410,6 +420,9 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     csv << "threshold,fpr,tpr\n";
     for (const auto& p : roc) csv << p.threshold << "," << p.fpr << "," << p.tpr << "\n";
     curves.emplace_back(name, roc);
+    std::ofstream score_file(o.out_dir + "/scores_" + name + ".txt");  // one per test image, in file order
+    score_file.precision(9);
+    for (const float v : scores) score_file << v << "\n";
     write_histogram_png(o.out_dir + "/histogram_" + name + ".png", name, scores, y_test);
     results.push_back(std::move(r));
   }
@@ -461,7 +474,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
 
   std::ofstream js(o.out_dir + "/results.json");
   js << "{\"normal\":\"" << o.normal << "\",\"arch\":\"" << o.arch << "\",\"epochs\":" << o.epochs << ",\"encoder_epochs\":" << o.encoder_epochs << ",\"seed\":" << o.seed
-     << ",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"discriminator_auroc_by_epoch\":[";
+     << ",\"precision\":\"" << precision_name(kernels::effective(o.precision)) << "\",\"train_precision\":\"" << precision_name(kernels::effective(o.train_precision))
+     << "\",\"test_images\":" << y_test.size() << ",\"anomalies\":" << anomalies << ",\"seconds\":" << seconds << ",\"discriminator_auroc_by_epoch\":[";
   for (std::size_t k = 0; k < epoch_d_auroc.size(); ++k) js << (k ? "," : "") << epoch_d_auroc[k];
   js << "],\"last_weights_discriminator_auroc_by_epoch\":[";
   for (std::size_t k = 0; k < epoch_last_d_auroc.size(); ++k) js << (k ? "," : "") << epoch_last_d_auroc[k];

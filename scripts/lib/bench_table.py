@@ -17,17 +17,19 @@ def gemm_table(path):
     context, rows = medians(path)
     peak = next(b for name, b in rows.items() if name.startswith("peak/"))["GFLOPS"]
     print(f"GEMM, row-major C = A * B, float; single-core FMA peak measured in this run: {peak:.1f} GFLOP/s")
-    print(f"{'shape (M x N x K)':44} {'thr':>3} {'ganad':>8} {'Eigen':>8} {'ratio':>6} {'% peak':>7}")
+    print(f"{'shape (M x N x K)':44} {'thr':>3} {'ganad':>8} {'Eigen':>8} {'ratio':>6} {'% peak':>7} {'bf16':>8} {'x fp32':>7}")
     for name, b in rows.items():
         if not name.startswith("gemm/ganad/"):
             continue
         rest = name[len("gemm/ganad/"):]
         eigen = rows.get("gemm/eigen/" + rest)
+        bf16 = rows.get("gemm/ganad_bf16/" + rest)  # bf16 products, where the machine has them
         shape, dims, threads = rest.split("/")[:3]
         t = int(threads[1:])
         g = b["GFLOPS"]
         e = eigen["GFLOPS"] if eigen else float("nan")
-        print(f"{shape + ' ' + dims:44} {t:>3} {g:8.1f} {e:8.1f} {g / e:6.2f} {100 * g / (peak * t):6.1f}%")
+        extra = f" {bf16['GFLOPS']:8.1f} {bf16['GFLOPS'] / g:7.2f}" if bf16 else ""
+        print(f"{shape + ' ' + dims:44} {t:>3} {g:8.1f} {e:8.1f} {g / e:6.2f} {100 * g / (peak * t):6.1f}%{extra}")
     print(f"(GFLOP/s, medians; {context.get('num_cpus')} CPUs, {context.get('mhz_per_cpu')} MHz)")
 
 
@@ -64,6 +66,10 @@ def side_by_side(prefix, json_path, torch_path, title):
         else:
             flops = f"{'-':>8} {'-':>7}"
         print(f"{case:40} {threads:>3} {ms:9.2f} {tstr} {speedup} {flops}")
+        for suffix in ("_bf16", "_mixed"):  # ganad in bf16 against PyTorch in fp32 too
+            fp32 = torch_ms.get((case.replace(suffix, ""), threads)) if suffix in case else None
+            if fp32:
+                print(f"{'  (vs PyTorch fp32)':40} {threads:>3} {ms:9.2f} {fp32:9.2f} {fp32 / ms:8.2f}")
     if peak:
         print(f"(medians; single-core FMA peak measured in the ganad run: {peak:.1f} GFLOP/s; speedup = PyTorch ms / ganad ms)")
 

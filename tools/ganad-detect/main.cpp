@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
   app.footer("ganad-detect COMMAND --help lists a command's flags; docs/your-data.md has a walk-through.");
   app.require_subcommand(1);
   gd::Options o;
-  std::string fpr_text;
+  std::string fpr_text, precision_text = "fp32";
   auto data_options = [&](CLI::App* c) {
     c->add_option("--label-column", o.label_column, "CSV: the label column (name or 0-based index); not a feature");
     c->add_option("--features", o.features, "CSV: the feature columns (names or 0-based indices, comma-separated; default: all but the label)")
@@ -210,6 +210,9 @@ int main(int argc, char** argv) {
     c->add_option("--labels", o.labels_file, "labels of a .npy or IDX file: an IDX label file, a 1-D .npy, or text with one per line")
         ->check(CLI::ExistingFile);
     c->add_option("--threads", o.threads, "threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    c->add_option("--precision", precision_text,
+                  "fp32 or bf16: the networks' products (bf16 needs AVX512_BF16 and runs fp32 without it; train: mixed precision)")
+        ->check(CLI::IsMember({"fp32", "bf16"}));
     c->add_flag("--quiet,-q", o.quiet, "no progress output");
   };
   auto* train = app.add_subcommand("train", "train a detector on normal data and save it");
@@ -256,6 +259,7 @@ int main(int argc, char** argv) {
     o.command = train->parsed() ? gd::Command::train : score->parsed() ? gd::Command::score : gd::Command::evaluate;
     if (o.command == gd::Command::train) o.out = o.model;
     if (o.threads > 0) set_num_threads(o.threads);
+    o.precision = parse_precision(precision_text, "--precision");
     auto say = [&](const std::string& s) {
       if (!o.quiet) std::fprintf(stderr, "%s\n", s.c_str());
     };
@@ -263,7 +267,7 @@ int main(int argc, char** argv) {
     io::Dataset train_data;
     if (o.command == gd::Command::train) train_data = read_data(o, info, true, say);  // the data decides the model type
     else info = gd::ModelInfo::from_description(model_description(o.model), o.model);
-    say("model: " + info.describe().substr(13) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) + " threads)");
+    say("model: " + info.describe().substr(13) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) + " threads, " + precision_name(kernels::effective(o.precision)) + " products)");
     gd::run_any(o, [&](const gd::ModelInfo& loaded) {
       if (o.command == gd::Command::train) return std::move(train_data);
       gd::ModelInfo i = loaded;

@@ -22,7 +22,7 @@ using ReadData = std::function<io::Dataset(const ModelInfo&)>;
 /// evaluate, is what the model file's description announced).
 template <class GanT>
 void run(const Options& o, const ReadData& read, const ModelInfo& info) {
-  Pipeline<GanT> p(o.seed);
+  Pipeline<GanT> p(o.seed, o.precision);
   if (o.command == Command::train) return p.train(o, read(info), info);
   p.info = info;
   p.load_model(o.model);

@@ -43,6 +43,7 @@ struct Options {
   int epochs = 0, encoder_epochs = 0, batch = 0, threads = 0, limit = 0;
   double fpr = 0.05, holdout = 0.1;
   double knn_memory_mb = 0;  // the kNN references' budget (0: all normal rows)
+  Precision precision = Precision::fp32;  // the networks' products, in training and scoring
   std::uint64_t seed = 42;
   bool quiet = false;
 };
@@ -190,7 +191,7 @@ struct Pipeline {
   Rec rec;
   ModelInfo info;
 
-  explicit Pipeline(std::uint64_t seed) : gan({.seed = seed}) {}
+  Pipeline(std::uint64_t seed, Precision precision) : gan({.seed = seed, .precision = precision}) { det.set_precision(precision); }
 
   void save_model(const std::string& path) {
     if constexpr (images) save(bundle(info, det, rec), path);
@@ -252,6 +253,7 @@ struct Pipeline {
     det.calibrate(x_calib, {.false_positive_rate = o.fpr});
     if constexpr (images) {
       rec = Rec({.epochs = encoder_epochs, .batch = batch, .seed = o.seed + 1});
+      const kernels::PrecisionScope precision(o.precision);  // the encoder trains as the GAN did
       rec.fit(gan, x_train, [&](const score::EncoderProgress& p) { progress.encoder(p); });
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -46,6 +46,13 @@ class Detector {
   [[nodiscard]] const ScorerType& scorer() const { return scorer_; }
   [[nodiscard]] Gan& gan() { return *gan_; }
 
+  /// The precision of the networks' products in fit, calibrate and scoring (fp32 by default).
+  /// bf16 runs D's (and G's) convolutions and Dense layers in bf16 on machines with
+  /// AVX512_BF16 (fp32 elsewhere: kernels::bf16_supported()); a scorer's own arithmetic
+  /// (distances, statistics) stays fp32. Set it before fit(). Not saved in model files.
+  void set_precision(Precision p) { precision_ = p; }
+  [[nodiscard]] Precision precision() const { return precision_; }
+
   /// A copy to score with on another thread, side by side with this one: its own GAN with
   /// this one's weights (the networks keep their activations inside) and its own scorer
   /// buffers, sharing the scorer's fitted references, with the same threshold. It gives this
@@ -65,6 +72,7 @@ class Detector {
     r.owned_gan_ = std::move(own);
     r.threshold_ = threshold_;
     r.validation_ = validation_;
+    r.precision_ = precision_;
     return r;
   }
 
@@ -72,6 +80,7 @@ class Detector {
   /// NearestNeighbours, Reconstruction, Weighted); a no-op for score::Discriminator.
   void fit(const Samples<T>& normal) {
     const auto lock = lock_gan();
+    const kernels::PrecisionScope precision(precision_);
     if constexpr (FittableScorer<ScorerType, Gan>) scorer_.fit(*gan_, normal);
     else (void)normal.template as<image_shape>("Detector::fit");  // still a shape check
   }
@@ -111,6 +120,7 @@ class Detector {
   /// One anomaly score per row (higher = more anomalous), as PyOD's decision_function.
   ScoreVector<T> decision_function(const Samples<T>& x) {
     const auto lock = lock_gan();
+    const kernels::PrecisionScope precision(precision_);
     return detail::score_rows(x, staging_, "Detector::decision_function",
                               [&](ConstBatchView<T, image_shape> chunk, std::span<T> out) { scorer_.score(*gan_, chunk, out); });
   }
@@ -186,6 +196,7 @@ class Detector {
   ScorerType scorer_;
   std::optional<double> threshold_;
   std::vector<T> validation_;  // sorted scores of the calibration data
+  Precision precision_ = Precision::fp32;
   Batch<T, image_shape> staging_;
 };
 

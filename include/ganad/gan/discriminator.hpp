@@ -14,6 +14,7 @@
 #include "ganad/core/shape.hpp"
 #include "ganad/core/tensor.hpp"
 #include "ganad/core/samples.hpp"
+#include "ganad/kernels/precision.hpp"
 #include "ganad/nn/loss.hpp"
 
 namespace ganad {
@@ -76,6 +77,12 @@ class AnomalyDiscriminator {
   /// to run net() yourself beside them.
   [[nodiscard]] std::mutex& callers_mutex() const { return callers_.m; }
 
+  /// The precision of anomaly_score, negative_logit and logits's products (fp32 by default;
+  /// bf16 where the machine has AVX512_BF16, else fp32: kernels::bf16_supported()). Not
+  /// saved in model files. score_batch runs in its caller's precision (kernels::PrecisionScope).
+  void set_precision(Precision p) { precision_ = p; }
+  [[nodiscard]] Precision precision() const { return precision_; }
+
   /// 1 - D(x) = sigmoid(-logit) per row, in (0, 1). In float it saturates to 0 or 1 for
   /// inputs D is sure of (many ties); negative_logit ranks the same without ties.
   ScoreVector<T> anomaly_score(const Samples<T>& x) {
@@ -103,6 +110,7 @@ class AnomalyDiscriminator {
  private:
   ScoreVector<T> run(const Samples<T>& x, DiscriminatorOutput what, const char* who) {
     const std::lock_guard lock(callers_.m);
+    const kernels::PrecisionScope precision(precision_);
     return detail::score_rows(x, staging_, who,
                               [&](ConstBatchView<T, in_shape> chunk, std::span<T> out) { score_batch(chunk, what, out); });
   }
@@ -110,6 +118,7 @@ class AnomalyDiscriminator {
   Net net_;
   Batch<T, in_shape> staging_;
   detail::CallerMutex callers_;
+  Precision precision_ = Precision::fp32;
 };
 
 }  // namespace ganad

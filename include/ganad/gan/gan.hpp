@@ -52,6 +52,10 @@ struct GanOptions {
   /// accuracy. Default (unset): 1 for tables (a Flat<N> input), 0 for images (docs/training.md).
   std::optional<double> negative_weight = std::nullopt;
   double negative_noise = 1.0;
+  /// The precision of train_step's matrix products. bf16 is mixed-precision training: bf16
+  /// products summed in fp32, with fp32 weights, gradients' sums, Adam state and BatchNorm
+  /// statistics (docs/guide.md, "Precision"). A run-time choice: not saved in model files.
+  Precision precision = Precision::fp32;
 };
 
 /// What one train_step did.
@@ -149,6 +153,7 @@ class Gan {
   GanStepStats train_step(ConstBatchView<T, image_shape> real) {
     const int n = real.batch;
     if (n < 1) throw ShapeError("Gan::train_step: the real batch is empty");
+    const kernels::PrecisionScope precision(options_.precision);
     z_.resize(n);
     dlogits_.resize(n);
     dfake_.resize(n);

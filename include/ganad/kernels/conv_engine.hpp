@@ -179,13 +179,13 @@ class ConvEngine {
   }
 
   /// Whether the raised product goes through PhasedRaise (the same bits, no columns, no
-  /// products with taps outside the input): the plan's choice, for op(w) = w^T (as both
+  /// products with taps outside the input; in bf16 its own pairs): the plan's choice, for op(w) = w^T (as both
   /// layers call it) and the layer's m.
   bool phased(int batch, Trans tw, int m) const {
     return tw == Trans::yes && m == plan_.m && plan_.raised(batch) == ConvMethod::phase_decomposition;
   }
   /// Whether the lowered product goes through IndirectLower (the same bits, no columns, no
-  /// products with taps in the padding): the plan's choice, for the layer's m.
+  /// products with taps in the padding; in bf16 its own pairs): the plan's choice, for the layer's m.
   bool indirect(int batch, int m) const {
     return m == plan_.m && plan_.lowered(batch) == ConvMethod::indirect_convolution;
   }
@@ -195,6 +195,7 @@ class ConvEngine {
       constexpr int lanes = IndirectLower::samples;
       const int k = g_.col_rows();
       packed_w_.pack(tw, m, k, w, tw == Trans::no ? k : m);
+      indirect_.prepare_weights(packed_w_);
       for (int n0 = 0; n0 < batch; n0 += lanes)
         indirect_.run(packed_w_, std::min(lanes, batch - n0), image + image_offset(n0),
                       out + std::size_t(n0) * m * g_.out_size(), row_bias);

@@ -3,20 +3,24 @@
 /// BLIS: cache blocks over packed panels (gemm_pack.hpp) and a register-blocked micro-kernel
 /// (gemm_micro_kernel.hpp); threads own disjoint column (or row) ranges of C and every element
 /// is summed over k in the same order, so C is bit-identical for any number of threads.
+/// Float products run in the calling thread's precision (precision.hpp; bf16 pairs: bf16.hpp).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "ganad/core/tensor.hpp"
+#include "ganad/kernels/bf16.hpp"
 #include "ganad/kernels/eltwise.hpp"
 #include "ganad/kernels/gemm_micro_kernel.hpp"
 #include "ganad/kernels/gemm_pack.hpp"
 #include "ganad/kernels/gemm_traits.hpp"
 #include "ganad/kernels/gemv.hpp"
 #include "ganad/kernels/parallel.hpp"
+#include "ganad/kernels/precision.hpp"
 #include "ganad/kernels/simd.hpp"
 
 namespace ganad::kernels {
@@ -26,48 +30,101 @@ class PackedA;
 
 namespace detail {
 
+/// Panels of P: T's own (pack_a, pack_b_panel) or, for bf16 products, pairs of k rows
+/// (bf16.hpp). A panel of kc rows is panel_depth<T, P>(kc) entries deep.
+template <class T, class P>
+constexpr int panel_depth(int kc) {
+  return std::is_same_v<P, T> ? kc : (kc + 1) / 2;
+}
+
+/// The bf16 products' per-thread workspace beside gemm_workspace: A's and B's pair panels and
+/// one fp32 B panel on its way to pairs. Grown once and reused.
+struct Bf16Workspace {
+  aligned_vector<Bf16Pair> a, b;
+  aligned_vector<float> b_panel;
+};
+inline Bf16Workspace& bf16_workspace() {
+  static thread_local Bf16Workspace ws;
+  return ws;
+}
+
 /// One row block of C, rows [ic, ic + mc) x columns [jc, jc + nc), from op(A)'s packed
 /// panels and the B panels at pb (kc deep), packing each B panel first if pack_b.
-template <class T, int MR, class BSource>
-void multiply_row_block(const BSource& b, int pc, int kc, int jc, int nc, bool pack_b, T* pb,
-                        const T* apanels, int ic, int mc, T* C, int ldc, const TileStore<T>& st, const Epilogue<T>& ep) {
+template <class T, int MR, class P, class BSource>
+void multiply_row_block(const BSource& b, int pc, int kc, int jc, int nc, bool pack_b, P* pb,
+                        const P* apanels, int ic, int mc, T* C, int ldc, const TileStore<T>& st, const Epilogue<T>& ep) {
   constexpr int NR = gemm_traits<T>::NR;
+  const int depth = panel_depth<T, P>(kc);
   for (int jr = 0; jr < nc; jr += NR) {
     const int n = std::min(NR, nc - jr);
-    T* bpanel = pb + std::size_t(jr) * kc;
-    if (pack_b) b.pack(pc, jc + jr, kc, n, bpanel);
+    P* bpanel = pb + std::size_t(jr) * depth;
+    if (pack_b) {
+      if constexpr (std::is_same_v<P, T>) {
+        b.pack(pc, jc + jr, kc, n, bpanel);
+      } else {
+        float* fp32 = bf16_workspace().b_panel.data();
+        b.pack(pc, jc + jr, kc, n, fp32);
+        to_bf16_pairs_b(fp32, kc, bpanel);
+      }
+    }
     const T* cb = ep.col_bias ? ep.col_bias + jc + jr : nullptr;
     for (int ir = 0; ir < mc; ir += MR) {
       const int m = std::min(MR, mc - ir);
       T* ctile = C + std::size_t(ic + ir) * ldc + jc + jr;
       const T* rbias = ep.row_bias ? ep.row_bias + ic + ir : nullptr;
-      const T* apanel = apanels + std::size_t(ir) * kc;
-      if (m == MR && n == NR)
-        micro_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
-      else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
-        micro_kernel<T, MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
-      else
-        edge_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, m, n, st, rbias, cb);
+      const P* apanel = apanels + std::size_t(ir) * depth;
+      if constexpr (std::is_same_v<P, T>) {
+        if (m == MR && n == NR)
+          micro_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
+        else if (has_partial_vectors<T> && m == MR)  // short of columns only: masked, no copy
+          micro_kernel<T, MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
+        else
+          edge_kernel<T, MR>(kc, apanel, bpanel, ctile, ldc, m, n, st, rbias, cb);
+      } else {
+        if (m == MR && n == NR)
+          micro_kernel_bf16<MR>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb);
+        else if (m == MR)
+          micro_kernel_bf16<MR, true>(kc, apanel, bpanel, ctile, ldc, st, rbias, cb, n);
+        else
+          on_padded_tile<T, MR>(ctile, ldc, m, n, st, rbias, cb,
+                                [&](T* tile, int ld, const TileStore<T>& local, const T* rb, const T* cbias) {
+                                  micro_kernel_bf16<MR>(kc, apanel, bpanel, tile, ld, local, rb, cbias);
+                                });
+      }
     }
   }
 }
 
-/// The serial algorithm on the block C[m0:m1, n0:n1]. B panels are packed while the first
-/// row block computes with them (the packing's memory reads overlap the FMAs, and each
-/// panel is still in L1 when first used), then reused by the other row blocks.
-template <class T, int MR, class ASource, class BSource>
+/// The serial algorithm on the block C[m0:m1, n0:n1], with panels of P (T's own, or bf16
+/// pairs converted from T's). B panels are packed while the first row block computes with
+/// them (the packing's memory reads overlap the FMAs, and each panel is still in L1 when
+/// first used), then reused by the other row blocks.
+template <class T, int MR, class P, class ASource, class BSource>
 void gemm_block(const ASource& a, const BSource& b, int m0, int m1, int n0, int n1, int K, T alpha, T beta, T* C,
                 int ldc, const Epilogue<T>& ep,
                 bool stream_c, const PackedA<T>* packed) {
   using Tr = gemm_traits<T>;
   constexpr int NR = Tr::NR, KC = Tr::KC, MC = Tr::MC, NC = Tr::NC;
   static_assert(MC % MR == 0, "gemm_traits: MC must be a multiple of every row tile");
+  constexpr bool pairs = !std::is_same_v<P, T>;
   auto& ws = gemm_workspace<T>();
   const std::size_t need_a = std::size_t(MC) * KC, need_b = std::size_t(KC) * (NC + NR);
   if (ws.a.size() < need_a) ws.a.resize(need_a);
-  if (ws.b.size() < need_b) ws.b.resize(need_b);
   T* pa = ws.a.data();
-  T* pb = ws.b.data();
+  P* pa_pairs = nullptr;
+  P* pb = nullptr;
+  if constexpr (pairs) {
+    auto& bw = bf16_workspace();
+    const std::size_t depth = std::size_t(panel_depth<T, P>(KC));
+    if (bw.a.size() < MC * depth) bw.a.resize(MC * depth);
+    if (bw.b.size() < (NC + NR) * depth) bw.b.resize((NC + NR) * depth);
+    if (bw.b_panel.size() < std::size_t(KC) * NR) bw.b_panel.resize(std::size_t(KC) * NR);
+    pa_pairs = bw.a.data();
+    pb = bw.b.data();
+  } else {
+    if (ws.b.size() < need_b) ws.b.resize(need_b);
+    pb = ws.b.data();
+  }
   for (int jc = n0; jc < n1; jc += NC) {
     const int nc = std::min(NC, n1 - jc);
     int pc = 0;
@@ -80,7 +137,13 @@ void gemm_block(const ASource& a, const BSource& b, int m0, int m1, int n0, int 
         const T* apanels = pa;
         if (packed) apanels = packed->block(ic, pc);  // m0 == 0 here: blocks on the packed grid
         else a.template pack<MR>(ic, pc, mc, kc, pa);
-        multiply_row_block<T, MR>(b, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
+        if constexpr (pairs) {
+          for (int ir = 0; ir < mc; ir += MR)
+            to_bf16_pairs_a<MR>(apanels + std::size_t(ir) * kc, kc, pa_pairs + std::size_t(ir) * panel_depth<T, P>(kc));
+          multiply_row_block<T, MR, P>(b, pc, kc, jc, nc, ic == m0, pb, pa_pairs, ic, mc, C, ldc, st, ep);
+        } else {
+          multiply_row_block<T, MR, P>(b, pc, kc, jc, nc, ic == m0, pb, apanels, ic, mc, C, ldc, st, ep);
+        }
       }
       pc += KC;
     } while (pc < K);
@@ -89,7 +152,7 @@ void gemm_block(const ASource& a, const BSource& b, int m0, int m1, int n0, int 
 }
 
 /// Splits C over the threads and runs gemm_block on each part with row tile MR.
-template <class T, int MR, class ASource, class BSource>
+template <class T, int MR, class P, class ASource, class BSource>
 void gemm_split(const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
                 const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
@@ -111,11 +174,38 @@ void gemm_split(const ASource& a, const BSource& b, int M, int N, int K, T alpha
   parallel_for(parts, work, [&](std::ptrdiff_t p) {
     const int t0 = int(p * tiles / parts), t1 = int((p + 1) * tiles / parts);
     if (split_n)
-      gemm_block<T, MR>(a, b, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, beta, C, ldc, ep, stream_c,
-                        packed);
+      gemm_block<T, MR, P>(a, b, 0, M, t0 * Tr::NR, std::min(N, t1 * Tr::NR), K, alpha, beta, C, ldc, ep, stream_c,
+                           packed);
     else  // row ranges start off the packed grid: pack from A as usual
-      gemm_block<T, MR>(a, b, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, beta, C, ldc, ep, stream_c, nullptr);
+      gemm_block<T, MR, P>(a, b, t0 * MR, std::min(M, t1 * MR), 0, N, K, alpha, beta, C, ldc, ep, stream_c, nullptr);
   });
+}
+
+/// gemm_split in this thread's product precision (precision.hpp): bf16 pair panels for
+/// float products under Precision::bf16 where the tiles exist, else T's own.
+template <class T, int MR, class ASource, class BSource>
+void gemm_in_precision(const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
+                       const Epilogue<T>& ep, const PackedA<T>* packed) {
+  if constexpr (std::is_same_v<T, float> && has_bf16_tiles) {
+    if (product_precision() == Precision::bf16) {
+      gemm_split<T, MR, Bf16Pair>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
+      return;
+    }
+  }
+  gemm_split<T, MR, T>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
+}
+
+/// The matrix-vector products gemm() hands to gemv or combine_rows (always in T's own
+/// precision) rather than to the tiles: those whose reads are contiguous there. Strided ones
+/// (a column of a row-major matrix) are faster through the tiles, which pack them once.
+enum class VectorProduct { none, rows_dot, combine_a_rows, combine_b_rows, columns_dot };
+constexpr VectorProduct vector_product(Trans ta, Trans tb, int M, int N, int K, int ldc, bool plain_epilogue) {
+  if (K <= 0) return VectorProduct::none;
+  if (N == 1 && ta == Trans::no) return VectorProduct::rows_dot;
+  if (N == 1 && ta == Trans::yes && ldc == 1 && plain_epilogue) return VectorProduct::combine_a_rows;
+  if (M == 1 && tb == Trans::no && plain_epilogue) return VectorProduct::combine_b_rows;
+  if (M == 1 && tb == Trans::yes) return VectorProduct::columns_dot;
+  return VectorProduct::none;
 }
 
 /// gemm_split with the row tile chosen by uses_short_rows (and packed A, if given).
@@ -123,8 +213,8 @@ template <class T, class ASource, class BSource>
 void gemm_tiled(bool short_rows, const ASource& a, const BSource& b, int M, int N, int K, T alpha, T beta, T* C, int ldc,
                 const Epilogue<T>& ep, const PackedA<T>* packed = nullptr) {
   using Tr = gemm_traits<T>;
-  if (short_rows) gemm_split<T, Tr::MR_short>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
-  else gemm_split<T, Tr::MR>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
+  if (short_rows) gemm_in_precision<T, Tr::MR_short>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
+  else gemm_in_precision<T, Tr::MR>(a, b, M, N, K, alpha, beta, C, ldc, ep, packed);
 }
 
 }  // namespace detail
@@ -137,26 +227,21 @@ template <class T>
 void gemm(Trans ta, Trans tb, int M, int N, int K, T alpha, const T* A, int lda, const T* B,
           int ldb, T beta, T* C, int ldc, const Epilogue<T>& ep = {}) {
   if (M <= 0 || N <= 0) return;
-  // Matrix-vector products go to gemv when its reads are contiguous; strided ones (a column
-  // of a row-major matrix) are faster through the tiles, which pack them once.
-  if (N == 1 && K > 0 && ta == Trans::no) {  // C[i] = op(A) row i . op(B) column 0
-    detail::gemv<T>(M, K, A, ta == Trans::no ? lda : 1, ta == Trans::no ? 1 : lda, B, tb == Trans::no ? ldb : 1,
-                    alpha, beta, C, ldc, ep, true);
-    return;
-  }
   const bool plain_epilogue = !ep.row_bias && !ep.col_bias && ep.act == Activation::identity;
-  if (N == 1 && K > 0 && ta == Trans::yes && ldc == 1 && plain_epilogue) {  // C = sum_k b[k] A[k, :]
-    detail::combine_rows<T>(M, K, A, lda, B, tb == Trans::no ? ldb : 1, alpha, beta, C);
-    return;
-  }
-  if (M == 1 && K > 0 && tb == Trans::no && plain_epilogue) {  // C = sum_k a[k] B[k, :]
-    detail::combine_rows<T>(N, K, B, ldb, A, ta == Trans::no ? 1 : lda, alpha, beta, C);
-    return;
-  }
-  if (M == 1 && K > 0 && tb == Trans::yes) {  // C[j] = op(A) row 0 . op(B) column j
-    detail::gemv<T>(N, K, B, tb == Trans::no ? 1 : ldb, tb == Trans::no ? ldb : 1, A, ta == Trans::no ? 1 : lda,
-                    alpha, beta, C, 1, ep, false);
-    return;
+  switch (detail::vector_product(ta, tb, M, N, K, ldc, plain_epilogue)) {
+    case detail::VectorProduct::rows_dot:  // C[i] = op(A) row i . op(B) column 0
+      detail::gemv<T>(M, K, A, lda, 1, B, tb == Trans::no ? ldb : 1, alpha, beta, C, ldc, ep, true);
+      return;
+    case detail::VectorProduct::combine_a_rows:  // C = sum_k b[k] A[k, :]
+      detail::combine_rows<T>(M, K, A, lda, B, tb == Trans::no ? ldb : 1, alpha, beta, C);
+      return;
+    case detail::VectorProduct::combine_b_rows:  // C = sum_k a[k] B[k, :]
+      detail::combine_rows<T>(N, K, B, ldb, A, ta == Trans::no ? 1 : lda, alpha, beta, C);
+      return;
+    case detail::VectorProduct::columns_dot:  // C[j] = op(A) row 0 . op(B) column j
+      detail::gemv<T>(N, K, B, ldb, 1, A, ta == Trans::no ? 1 : lda, alpha, beta, C, 1, ep, false);
+      return;
+    case detail::VectorProduct::none: break;
   }
   detail::gemm_tiled<T>(detail::uses_short_rows<T>(M), detail::MatrixA<T>{ta, A, lda}, detail::MatrixB<T>{tb, B, ldb}, M,
                         N, K, alpha, beta, C, ldc, ep);

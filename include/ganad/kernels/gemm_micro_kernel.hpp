@@ -124,11 +124,12 @@ template <class T, int MR, bool Partial = false>
   merge_tile<T, MR, Partial>(acc, c, ldc, st, row_bias, col_bias, n);
 }
 
-/// micro_kernel on a tile that C cuts short (m < MR rows or n < NR columns): runs on a
-/// padded local copy, so edge elements see exactly the arithmetic of interior ones.
-template <class T, int MR>
-inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, int n,
-                        const TileStore<T>& st, const T* row_bias, const T* col_bias) {
+/// Runs kernel(tile, ld, store, row_bias, col_bias) on a padded local copy of a tile that C
+/// cuts short (m < MR rows or n < NR columns), then copies the m x n part back: edge elements
+/// see exactly the arithmetic of interior ones.
+template <class T, int MR, class Kernel>
+inline void on_padded_tile(T* c, int ldc, int m, int n, const TileStore<T>& st, const T* row_bias, const T* col_bias,
+                           Kernel&& kernel) {
   constexpr int NR = gemm_traits<T>::NR;
   alignas(64) T tile[MR * NR] = {};
   alignas(64) T rb[MR] = {};
@@ -140,8 +141,18 @@ inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, in
   if (col_bias) std::copy_n(col_bias, n, cb);
   TileStore<T> local = st;
   local.stream = false;
-  micro_kernel<T, MR>(kc, a, b, tile, NR, local, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
+  kernel(tile, NR, local, row_bias ? rb : nullptr, col_bias ? cb : nullptr);
   for (int i = 0; i < m; ++i) std::copy_n(tile + i * NR, n, c + std::size_t(i) * ldc);
+}
+
+/// micro_kernel on a tile that C cuts short (on_padded_tile).
+template <class T, int MR>
+inline void edge_kernel(int kc, const T* a, const T* b, T* c, int ldc, int m, int n,
+                        const TileStore<T>& st, const T* row_bias, const T* col_bias) {
+  on_padded_tile<T, MR>(c, ldc, m, n, st, row_bias, col_bias,
+                        [&](T* tile, int ld, const TileStore<T>& local, const T* rb, const T* cb) {
+                          micro_kernel<T, MR>(kc, a, b, tile, ld, local, rb, cb);
+                        });
 }
 
 }  // namespace detail

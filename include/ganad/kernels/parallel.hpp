@@ -2,6 +2,7 @@
 /// threads, or runs it serially below a minimum amount of work or without OpenMP; it shrinks
 /// the team while other processes hold the cores (see TeamSize). Callers split work so that
 /// results never depend on the number of threads or on which thread ran an item (gemm.hpp).
+/// Every thread of a region runs products in the caller's precision (precision.hpp).
 #pragma once
 
 #include <algorithm>
@@ -12,6 +13,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
+
+#include "ganad/kernels/precision.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -141,8 +144,10 @@ inline void parallel_for(std::ptrdiff_t n, double work, F&& f) {
       std::array<std::int64_t, detail::TeamSize::max_tracked> lost{}, spent{};
       const std::int64_t t0 = detail::now_ns();
       const bool from_entry = detail::passive_wait();
+      const Precision precision = product_precision();
 #pragma omp parallel num_threads(team)
       {
+        const PrecisionScope same_precision(precision);  // the caller's, in every thread
         const int me = omp_get_thread_num();
         const std::int64_t entry = from_entry ? detail::now_ns() : t0, c0 = detail::thread_cpu_ns();
 #pragma omp for schedule(static) nowait
@@ -161,8 +166,13 @@ inline void parallel_for(std::ptrdiff_t n, double work, F&& f) {
       return;
     }
     if (team > 1) {
-#pragma omp parallel for schedule(static) num_threads(team)
-      for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+      const Precision precision = product_precision();
+#pragma omp parallel num_threads(team)
+      {
+        const PrecisionScope same_precision(precision);
+#pragma omp for schedule(static) nowait
+        for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+      }
       return;
     }
   }
@@ -178,8 +188,13 @@ template <class F>
 inline void parallel_for_dynamic(std::ptrdiff_t n, F&& f) {
 #if defined(_OPENMP)
   if (n > 1 && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(dynamic)
-    for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+    const Precision precision = product_precision();
+#pragma omp parallel
+    {
+      const PrecisionScope same_precision(precision);
+#pragma omp for schedule(dynamic) nowait
+      for (std::ptrdiff_t i = 0; i < n; ++i) f(i);
+    }
     return;
   }
 #endif

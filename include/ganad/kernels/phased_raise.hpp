@@ -1,7 +1,8 @@
 /// The raised product of a convolution, image = col2im(op(w) * in) + bias, computed one output
 /// phase at a time from the input itself: no column matrix, no col2im, and no products for
 /// the taps that fall outside the input (14% of ConvTranspose 256->128's). The sums are those
-/// of the GEMM + col2im path, in the same order, so the bits are the same.
+/// of the GEMM + col2im path, in the same order, so the bits are the same. Under
+/// Precision::bf16 it sums bf16 pairs of input channels (its own bits).
 #pragma once
 
 #include <algorithm>
@@ -10,11 +11,13 @@
 
 #include "ganad/core/tensor.hpp"
 #include "ganad/kernels/avx512.hpp"
+#include "ganad/kernels/bf16.hpp"
 #include "ganad/kernels/conv_geometry.hpp"
 #include "ganad/kernels/gemm.hpp"
 #include "ganad/kernels/layout.hpp"
 #include "ganad/kernels/transpose.hpp"
 #include "ganad/kernels/parallel.hpp"
+#include "ganad/kernels/precision.hpp"
 #include "ganad/kernels/simd.hpp"
 
 namespace ganad::kernels {
@@ -81,7 +84,8 @@ class PhasedRaise {
   [[nodiscard]] bool usable() const { return usable_; }
 
   /// Packs op(w)[(c, kh, kw)][i] = w[i * ldw + (c * K + kh) * K + kw] (op(w) = w^T, as both
-  /// layers store their weights) into each phase's row panels, tap by tap.
+  /// layers store their weights) into each phase's row panels, tap by tap; under
+  /// Precision::bf16 also as bf16 pair panels, for run()s in bf16.
   void pack_weights(const float* w, int ldw) {
     const int KK = g_.kernel * g_.kernel, C = g_.channels, MR = Tr::MR;
     parallel_for(m_, double(m_) * C * KK, [&](std::ptrdiff_t i) {
@@ -99,14 +103,34 @@ class PhasedRaise {
         }
       }
     });
+    if constexpr (has_bf16_tiles) {
+      if (product_precision() == Precision::bf16) {
+        const std::size_t panels = a_.size() / (std::size_t(MR) * m_), depth = std::size_t(m_ + 1) / 2;
+        if (a_pairs_.size() < panels * MR * depth) a_pairs_.resize(panels * MR * depth);
+        parallel_for(std::ptrdiff_t(panels), double(a_.size()), [&](std::ptrdiff_t k) {
+          detail::to_bf16_pairs_a<Tr::MR>(a_.data() + std::size_t(k) * MR * m_, m_, a_pairs_.data() + std::size_t(k) * MR * depth);
+        });
+      }
+    }
   }
 
   /// image[n] = col2im(op(w) * in[n]) (+ bias[c] on channel c) for n < nb <= samples, after
   /// pack_weights: in is nb x m x OH*OW and image nb x C x H x W.
+  /// Under Precision::bf16, the input and op(w) are rounded to bf16 and summed in pairs of
+  /// input channels (an odd m pairs its last with zeros), in fp32; pack_weights must have run
+  /// in bf16 too. The same bits on any thread count.
   void run(int nb, const float* in, float* image, const float* bias) {
     const int ohw = g_.out_size(), m = m_, C = g_.channels, MR = Tr::MR;
     if (bias) std::copy_n(bias, C, bias_.data());
     to_batch_minor(nb, m, ohw, in, samples, x_.data(), x_stride_);  // x_[position][channel][sample]
+    const bool pairs = has_bf16_tiles && product_precision() == Precision::bf16;
+    const std::size_t pair_depth = std::size_t(m + 1) / 2, pair_stride = batch_minor_stride((m + 1) / 2, samples);
+    if (pairs) {  // x_ -> [position][channel pair][sample]: each position's B panel as pairs
+      if (x_pairs_.size() < std::size_t(ohw) * pair_stride) x_pairs_.resize(std::size_t(ohw) * pair_stride);
+      parallel_for(ohw, double(nb) * m * ohw, [&](std::ptrdiff_t pos) {
+        detail::to_bf16_pairs_b(x_.data() + std::size_t(pos) * x_stride_, m, x_pairs_.data() + std::size_t(pos) * pair_stride);
+      });
+    }
     parallel_for(std::ptrdiff_t(tiles_.size()), 2.0 * samples * C * m * double(tiles_.size()), [&](std::ptrdiff_t k) {
       const Phase& p = phases_[std::size_t(tiles_[std::size_t(k)].phase)];
       const int tile = tiles_[std::size_t(k)].tile, q = tile / p.cols, r = tile % p.cols;
@@ -124,12 +148,18 @@ class PhasedRaise {
         const int ih = q + p.taps[t].dh, iw = r + p.taps[t].dw;
         if (!inside(ih, iw)) continue;
         ++seen;
-        const float* b = x_.data() + std::size_t(ih * g_.out_width + iw) * x_stride_;
+        const std::size_t position = std::size_t(ih * g_.out_width + iw);
         const detail::TileStore<float> st{1.f, 0.f, seen == 1, seen == valid, false, Activation::identity, 0.f, true};
-        for (int rt = 0; rt < row_tiles_; ++rt)
-          detail::micro_kernel<float, Tr::MR>(m, a_.data() + p.a_offset + (t * row_tiles_ + rt) * std::size_t(MR) * m, b,
-                                               c + std::size_t(rt) * MR * ldc, ldc, st,
-                                               bias ? bias_.data() + rt * MR : nullptr, nullptr);
+        for (int rt = 0; rt < row_tiles_; ++rt) {
+          const std::size_t panel = p.a_offset / (std::size_t(MR) * m) + t * row_tiles_ + rt;  // its index among a_'s panels
+          float* ct = c + std::size_t(rt) * MR * ldc;
+          const float* rb = bias ? bias_.data() + rt * MR : nullptr;
+          if (pairs)
+            detail::micro_kernel_bf16<Tr::MR>(m, a_pairs_.data() + panel * MR * pair_depth, x_pairs_.data() + position * pair_stride, ct,
+                                              ldc, st, rb, nullptr);
+          else
+            detail::micro_kernel<float, Tr::MR>(m, a_.data() + panel * MR * m, x_.data() + position * x_stride_, ct, ldc, st, rb, nullptr);
+        }
       }
     });
     // c_ -> image, channel by channel: each phase transposed to [sample][pixel], then its pixels
@@ -204,6 +234,8 @@ class PhasedRaise {
   aligned_vector<float> c_;     // per phase: [channel][pixel][sample]
   aligned_vector<float> x_;     // the pass's input: [position][channel][sample], positions x_stride_ apart
   aligned_vector<float> bias_;  // padded to whole row tiles
+  // bf16 (precision.hpp): a_'s panels and the pass's input as pairs of input channels
+  aligned_vector<detail::Bf16Pair> a_pairs_, x_pairs_;
 };
 
 }  // namespace ganad::kernels

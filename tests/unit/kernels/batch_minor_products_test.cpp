@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -59,22 +61,27 @@ std::string describe(const kernels::ConvGeometry& g, int m) {
   return text.str();
 }
 
-// One geometry: PhasedRaise against channel-major + GEMM + col2im (the engine's other path),
-// bit for bit, on a partial and a full pass, with and without bias. Guards around the images
-// catch a stray store.
+// One geometry: PhasedRaise on a partial and a full pass, with and without bias, against
+// channel-major + GEMM + col2im (the engine's other path): in fp32 bit for bit; in bf16
+// against col2im of the bf16-rounded operands' products summed in double, within the fp32
+// summation's bound (m + K*K + 2) eps (col2im of sum |w x|, + |bias|). Guards around the
+// images catch a stray store.
 void check_phased(int channels, int height, int width, int kernel, int stride, int pad_top, int pad_left, int pad_bottom,
-                  int pad_right, int m, int variants = every_run) {
+                  int pad_right, int m, int variants = every_run, Precision precision = Precision::fp32) {
   const auto geometry = padded_geometry(channels, height, width, kernel, stride, pad_top, pad_left, pad_bottom, pad_right);
   if (!geometry) return;
   const kernels::ConvGeometry& g = *geometry;
-  INFO(describe(g, m));
+  INFO(describe(g, m) << " " << precision_name(precision));
   kernels::PhasedRaise phased(g, m);
   REQUIRE(phased.usable());
   const auto tables = kernels::conv_tables(g);
   const int ohw = g.out_size(), rows = g.col_rows();
   const auto w = normal_values(std::size_t(m) * rows, 11);  // m x C*K*K: op(w) = w^T
   const auto bias = normal_values(std::size_t(channels), 12);
-  phased.pack_weights(w.data(), rows);
+  {
+    const kernels::PrecisionScope scope(precision);
+    phased.pack_weights(w.data(), rows);
+  }
   constexpr float guard = 12345.f;
   constexpr std::size_t margin = 64;
   for (int batch : {3, kernels::PhasedRaise::samples}) {
@@ -88,25 +95,50 @@ void check_phased(int channels, int height, int width, int kernel, int stride, i
       if (!runs(variants, batch, b != nullptr)) continue;
       const std::size_t image_n = std::size_t(batch) * channels * g.image_size();
       std::vector<float> want(image_n), got(image_n + 2 * margin, guard);
-      kernels::col2im<float>(g, tables, batch, cols.data(), want.data(), b);
-      phased.run(batch, in.data(), got.data() + margin, b);
-      CHECK(first_difference(std::vector<float>(got.begin() + margin, got.end() - margin), want) == -1);
+      {
+        const kernels::PrecisionScope scope(precision);
+        phased.run(batch, in.data(), got.data() + margin, b);
+      }
+      const std::vector<float> out(got.begin() + margin, got.end() - margin);
+      if (precision == Precision::fp32) {
+        kernels::col2im<float>(g, tables, batch, cols.data(), want.data(), b);
+        CHECK(first_difference(out, want) == -1);
+      } else {
+        std::vector<double> sum(cols.size()), size(cols.size()), bias_d(channels + 0u), bias_abs(channels + 0u);
+        for (int r = 0; r < rows; ++r)
+          for (std::size_t j = 0; j < std::size_t(batch) * ohw; ++j)
+            for (int i = 0; i < m; ++i) {
+              const double term = double(kernels::round_to_bf16(w[std::size_t(i) * rows + r])) * kernels::round_to_bf16(cm[std::size_t(i) * batch * ohw + j]);
+              sum[std::size_t(r) * batch * ohw + j] += term;
+              size[std::size_t(r) * batch * ohw + j] += std::abs(term);
+            }
+        for (int c = 0; c < channels; ++c) bias_d[std::size_t(c)] = b ? b[c] : 0.0, bias_abs[std::size_t(c)] = std::abs(bias_d[std::size_t(c)]);
+        std::vector<double> image(image_n), image_size(image_n);
+        kernels::col2im<double>(g, tables, batch, sum.data(), image.data(), bias_d.data());
+        kernels::col2im<double>(g, tables, batch, size.data(), image_size.data(), bias_abs.data());
+        const double eps = std::numeric_limits<float>::epsilon();
+        double worst = 0;
+        for (std::size_t k = 0; k < image_n; ++k)
+          worst = std::max(worst, std::abs(out[k] - image[k]) / ((m + g.kernel * g.kernel + 2) * eps * image_size[k] + 1e-30));
+        CHECK(worst <= 1.0);
+      }
       CHECK(std::all_of(got.begin(), got.begin() + margin, [](float v) { return v == guard; }));
       CHECK(std::all_of(got.end() - margin, got.end(), [](float v) { return v == guard; }));
     }
   }
 }
 
-// One geometry: IndirectLower against im2col + GEMM over the stored columns (the engine's
-// other path), bit for bit, on a partial and a full pass, with and without bias. Guards
-// around the output catch a stray store.
+// One geometry: IndirectLower on a partial and a full pass, with and without bias, against
+// im2col + GEMM over the stored columns (the engine's other path): in fp32 bit for bit; in
+// bf16 against a long-double sum of the bf16-rounded operands, within the fp32 summation's
+// bound (K + 2) eps (sum_k |w_ik x_kj| + |bias_i|). Guards around the output catch a stray store.
 void check_indirect(int channels, int height, int width, int kernel, int stride, int pad_top, int pad_left,
                     int pad_bottom, int pad_right, int m, int variants = every_run,
-                    kernels::Trans tw = kernels::Trans::no) {
+                    kernels::Trans tw = kernels::Trans::no, Precision precision = Precision::fp32) {
   const auto geometry = padded_geometry(channels, height, width, kernel, stride, pad_top, pad_left, pad_bottom, pad_right);
   if (!geometry) return;
   const kernels::ConvGeometry& g = *geometry;
-  INFO(describe(g, m));
+  INFO(describe(g, m) << " " << precision_name(precision));
   kernels::IndirectLower indirect(g, m);
   REQUIRE(indirect.usable());
   const auto tables = kernels::conv_tables(g);
@@ -115,6 +147,7 @@ void check_indirect(int channels, int height, int width, int kernel, int stride,
   const auto bias = normal_values(std::size_t(m), 22);
   kernels::PackedA<float> packed;
   packed.pack(tw, m, rows, w.data(), tw == kernels::Trans::no ? rows : m);
+  const auto op_w = [&](int i, int k) { return tw == kernels::Trans::no ? w[std::size_t(i) * rows + k] : w[std::size_t(k) * m + i]; };
   constexpr float guard = 12345.f;
   constexpr std::size_t margin = 64;
   for (int batch : {3, kernels::IndirectLower::samples}) {
@@ -124,12 +157,37 @@ void check_indirect(int channels, int height, int width, int kernel, int stride,
     kernels::im2col<float>(g, tables, batch, image.data(), cols.data());
     for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
       if (!runs(variants, batch, b != nullptr)) continue;
-      kernels::gemm<float>(packed, kernels::Trans::no, batch * ohw, 1.f, cols.data(), batch * ohw, 0.f, cm.data(),
-                           batch * ohw, {.row_bias = b});
-      std::vector<float> want(cm.size()), got(cm.size() + 2 * margin, guard);
-      kernels::from_channel_major<float>(batch, m, ohw, cm.data(), want.data());
-      indirect.run(packed, batch, image.data(), got.data() + margin, b);
-      CHECK(first_difference(std::vector<float>(got.begin() + margin, got.end() - margin), want) == -1);
+      std::vector<float> got(cm.size() + 2 * margin, guard);
+      {
+        const kernels::PrecisionScope scope(precision);
+        indirect.prepare_weights(packed);
+        indirect.run(packed, batch, image.data(), got.data() + margin, b);
+      }
+      const std::vector<float> out(got.begin() + margin, got.end() - margin);
+      if (precision == Precision::fp32) {
+        kernels::gemm<float>(packed, kernels::Trans::no, batch * ohw, 1.f, cols.data(), batch * ohw, 0.f, cm.data(),
+                             batch * ohw, {.row_bias = b});
+        std::vector<float> want(cm.size());
+        kernels::from_channel_major<float>(batch, m, ohw, cm.data(), want.data());
+        CHECK(first_difference(out, want) == -1);
+      } else {
+        const long double eps = std::numeric_limits<float>::epsilon();
+        double worst = 0;
+        for (int n = 0; n < batch; ++n)
+          for (int i = 0; i < m; ++i)
+            for (int p = 0; p < ohw; ++p) {
+              long double sum = b ? b[i] : 0.f, size = std::abs(sum);
+              for (int k = 0; k < rows; ++k) {
+                const long double term = (long double)kernels::round_to_bf16(op_w(i, k)) *
+                                         kernels::round_to_bf16(cols[std::size_t(k) * batch * ohw + std::size_t(n) * ohw + p]);
+                sum += term;
+                size += std::abs(term);
+              }
+              const float value = out[(std::size_t(n) * m + i) * ohw + p];
+              worst = std::max(worst, double(std::abs(value - sum) / ((rows + 2) * eps * size + std::numeric_limits<float>::min())));
+            }
+        CHECK(worst <= 1.0);
+      }
       CHECK(std::all_of(got.begin(), got.begin() + margin, [](float v) { return v == guard; }));
       CHECK(std::all_of(got.end() - margin, got.end(), [](float v) { return v == guard; }));
     }
@@ -177,6 +235,48 @@ TEST_CASE("IndirectLower gives the bits of im2col + GEMM", "[kernel][conv][parit
   check_indirect(300, 6, 5, 3, 1, 1, 1, 1, 1, 170);  // 11 k blocks, rows past the first MC block
 }
 
+TEST_CASE("IndirectLower's bf16 pairs: the bf16-rounded operands' sum, up to fp32 summation", "[kernel][conv][bf16]") {
+  if (!kernels::bf16_supported()) {
+    WARN("no AVX512_BF16 here: IndirectLower runs its fp32 sums (tested above)");
+    return;
+  }
+  test::ThreadCount thread_guard(1);
+  // The DCGAN's lowered products, then odd channel counts (a pair with zeros), partial row
+  // tiles, op(w) = w^T and many k blocks.
+  constexpr auto no = kernels::Trans::no;
+  check_indirect(1, 28, 28, 5, 2, 1, 1, 2, 2, 64, partial_plain | full_bias, no, Precision::bf16);
+  check_indirect(64, 14, 14, 5, 2, 1, 1, 2, 2, 128, full_bias, no, Precision::bf16);
+  const int cases = for_each_sweep_geometry([](int n, int stride, int kernel, int pad, int extra, int h, int w) {
+    if (n % 5 != 0) return;  // a fifth of the sweep: the reference is a slow long-double loop
+    const int ms[] = {2, 7, 13, 49, 33};
+    check_indirect(3 + 7 * (n % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra, ms[n / 5 % 5], 1 << (n % 4),
+                   kernels::Trans::no, Precision::bf16);
+  });
+  CHECK(cases > 200);
+  check_indirect(9, 9, 11, 3, 2, 1, 0, 1, 2, 24, every_run, kernels::Trans::yes, Precision::bf16);
+  check_indirect(301, 6, 5, 3, 1, 1, 1, 1, 1, 17, full_bias, no, Precision::bf16);  // 6 pair blocks, an odd C
+}
+
+TEST_CASE("IndirectLower's bf16 pairs: the same bits on 1 and 3 threads", "[kernel][conv][bf16][parity]") {
+  test::ThreadCount thread_guard(1);
+  const kernels::ConvGeometry g{64, 14, 14, 5, 2, 2, 2, 7, 7};
+  constexpr int m = 128, batch = 32;
+  const auto w = normal_values(std::size_t(m) * g.col_rows(), 41);
+  const auto image = normal_values(std::size_t(batch) * g.channels * g.image_size(), 42);
+  kernels::PackedA<float> packed;
+  packed.pack(kernels::Trans::no, m, g.col_rows(), w.data(), g.col_rows());
+  const kernels::PrecisionScope bf16(Precision::bf16);
+  std::vector<std::vector<float>> outs;
+  for (int threads : {1, 3}) {
+    thread_guard.set(threads);
+    kernels::IndirectLower indirect(g, m);
+    outs.emplace_back(std::size_t(batch) * m * g.out_size());
+    indirect.prepare_weights(packed);
+    indirect.run(packed, batch, image.data(), outs.back().data(), nullptr);
+  }
+  CHECK(first_difference(outs[0], outs[1]) == -1);
+}
+
 TEST_CASE("IndirectLower declines a single row", "[kernel][conv]") {
   const kernels::ConvGeometry g{8, 14, 14, 4, 2, 1, 1, 7, 7};
   CHECK(kernels::IndirectLower(g, 2).usable());
@@ -215,6 +315,25 @@ TEST_CASE("PhasedRaise gives the bits of GEMM + col2im", "[kernel][conv][parity]
   });
   CHECK(cases > 200);
   check_phased(17, 6, 6, 3, 2, 1, 1, 1, 1, 256);  // m at the k block
+}
+
+TEST_CASE("PhasedRaise's bf16 pairs: the bf16-rounded operands' sum, up to fp32 summation", "[kernel][conv][bf16]") {
+  if (!kernels::bf16_supported()) {
+    WARN("no AVX512_BF16 here: PhasedRaise runs its fp32 sums (tested above)");
+    return;
+  }
+  test::ThreadCount thread_guard(1);
+  // The DCGAN's raised products; then a fifth of the sweep (odd m: a pair with zeros), and m
+  // at the k block.
+  check_phased(128, 14, 14, 4, 2, 1, 1, 1, 1, 256, partial_plain | full_bias, Precision::bf16);
+  check_phased(64, 14, 14, 5, 2, 1, 1, 2, 2, 128, full_bias, Precision::bf16);
+  const int cases = for_each_sweep_geometry([](int n, int stride, int kernel, int pad, int extra, int h, int w) {
+    if (n % 5 != 0) return;
+    check_phased(3 + 7 * (n % 3), h, w, kernel, stride, pad, pad, pad + extra, pad + extra, n % 4 == 0 ? 1 : 5 + n % 29,
+                 1 << ((n + n / 4) % 4), Precision::bf16);
+  });
+  CHECK(cases > 200);
+  check_phased(17, 6, 6, 3, 2, 1, 1, 1, 1, 255, full_bias, Precision::bf16);
 }
 
 TEST_CASE("PhasedRaise declines what it cannot sum in col2im's order", "[kernel][conv]") {

@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -28,49 +29,96 @@ struct Case {
   int pad;  // extra columns in every leading dimension
 };
 
+/// One case's operands: A, B and C (NaN where beta == 0 must not read it), with padding.
+template <class T>
+struct Operands {
+  int a_rows, a_cols, b_rows, b_cols, lda, ldb, ldc;
+  std::vector<T> a, b, cm, c0;
+  Operands(const Case& c, std::uint64_t seed)
+      : a_rows(c.ta == Trans::no ? c.m : c.k), a_cols(c.ta == Trans::no ? c.k : c.m),
+        b_rows(c.tb == Trans::no ? c.k : c.n), b_cols(c.tb == Trans::no ? c.n : c.k),
+        lda(a_cols + c.pad), ldb(b_cols + c.pad), ldc(c.n + c.pad),
+        a(std::size_t(a_rows) * lda + 1), b(std::size_t(b_rows) * ldb + 1), cm(std::size_t(c.m) * ldc + 1) {
+    test::fill_uniform<T>(a, seed);
+    test::fill_uniform<T>(b, seed + 1);
+    test::fill_uniform<T>(cm, seed + 2);
+    if (c.beta == 0.0)  // beta == 0 must not read C: NaN there must not leak out
+      for (int i = 0; i < c.m; ++i)
+        for (int j = 0; j < c.n; ++j) cm[std::size_t(i) * ldc + j] = std::numeric_limits<T>::quiet_NaN();
+    c0 = cm;
+  }
+  void run(const Case& c) {
+    kernels::gemm<T>(c.ta, c.tb, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta), cm.data(), ldc);
+  }
+  [[nodiscard]] T op_a(const Case& c, int i, int p) const { return c.ta == Trans::no ? a[std::size_t(i) * lda + p] : a[std::size_t(p) * lda + i]; }
+  [[nodiscard]] T op_b(const Case& c, int p, int j) const { return c.tb == Trans::no ? b[std::size_t(p) * ldb + j] : b[std::size_t(j) * ldb + p]; }
+  [[nodiscard]] T got(int i, int j) const { return cm[std::size_t(i) * ldc + j]; }
+  [[nodiscard]] T c_before(int i, int j) const { return c0[std::size_t(i) * ldc + j]; }
+  /// The padding columns of C are untouched.
+  [[nodiscard]] bool padding_kept(const Case& c) const {
+    for (int i = 0; i < c.m; ++i)
+      for (int j = c.n; j < ldc; ++j)
+        if (!(got(i, j) == c_before(i, j) || (std::isnan(got(i, j)) && std::isnan(c_before(i, j))))) return false;
+    return true;
+  }
+};
+
 /// Runs ganad's gemm and Eigen on one case; returns max |ganad - eigen| / (|alpha| * K * max|a| * max|b| + |beta| * max|c|).
 template <class T>
 double relative_error(const Case& c, std::uint64_t seed) {
-  const int a_rows = c.ta == Trans::no ? c.m : c.k, a_cols = c.ta == Trans::no ? c.k : c.m;
-  const int b_rows = c.tb == Trans::no ? c.k : c.n, b_cols = c.tb == Trans::no ? c.n : c.k;
-  const int lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.n + c.pad;
-  std::vector<T> a(std::size_t(a_rows) * lda + 1), b(std::size_t(b_rows) * ldb + 1),
-      cm(std::size_t(c.m) * ldc + 1);
-  test::fill_uniform<T>(a, seed);
-  test::fill_uniform<T>(b, seed + 1);
-  test::fill_uniform<T>(cm, seed + 2);
-  if (c.beta == 0.0)  // beta == 0 must not read C: NaN there must not leak out
-    for (int i = 0; i < c.m; ++i)
-      for (int j = 0; j < c.n; ++j) cm[std::size_t(i) * ldc + j] = std::numeric_limits<T>::quiet_NaN();
-  const std::vector<T> c0 = cm;
-
-  kernels::gemm<T>(c.ta, c.tb, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta),
-                   cm.data(), ldc);
-
-  using Map = Eigen::Map<const RowMatrix<double>, 0, Eigen::OuterStride<>>;
-  const RowMatrix<double> ad = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(a.data(), a_rows, a_cols, Eigen::OuterStride<>(lda)).template cast<double>();
-  const RowMatrix<double> bd = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(b.data(), b_rows, b_cols, Eigen::OuterStride<>(ldb)).template cast<double>();
+  Operands<T> o(c, seed);
+  o.run(c);
+  const RowMatrix<double> ad = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(o.a.data(), o.a_rows, o.a_cols, Eigen::OuterStride<>(o.lda)).template cast<double>();
+  const RowMatrix<double> bd = Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(o.b.data(), o.b_rows, o.b_cols, Eigen::OuterStride<>(o.ldb)).template cast<double>();
   RowMatrix<double> opa = c.ta == Trans::no ? ad : RowMatrix<double>(ad.transpose());
   RowMatrix<double> opb = c.tb == Trans::no ? bd : RowMatrix<double>(bd.transpose());
   RowMatrix<double> want = c.alpha * (opa * opb);
   if (c.beta != 0.0)
-    want += c.beta * Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(c0.data(), c.m, c.n, Eigen::OuterStride<>(ldc)).template cast<double>();
-  (void)sizeof(Map);
+    want += c.beta * Eigen::Map<const RowMatrix<T>, 0, Eigen::OuterStride<>>(o.c0.data(), c.m, c.n, Eigen::OuterStride<>(o.ldc)).template cast<double>();
 
   double worst = 0;
   const double scale = std::abs(c.alpha) * std::max(c.k, 1) + std::abs(c.beta);
-  for (int i = 0; i < c.m; ++i) {
+  for (int i = 0; i < c.m; ++i)
     for (int j = 0; j < c.n; ++j) {
-      const double got = cm[std::size_t(i) * ldc + j];
-      if (!std::isfinite(got)) return std::numeric_limits<double>::infinity();
-      worst = std::max(worst, std::abs(got - want(i, j)) / scale);
+      if (!std::isfinite(o.got(i, j))) return std::numeric_limits<double>::infinity();
+      worst = std::max(worst, std::abs(o.got(i, j) - want(i, j)) / scale);
     }
-    for (int j = c.n; j < ldc; ++j)  // padding columns of C must be untouched
-      if (!(cm[std::size_t(i) * ldc + j] == c0[std::size_t(i) * ldc + j] ||
-            (std::isnan(cm[std::size_t(i) * ldc + j]) && std::isnan(c0[std::size_t(i) * ldc + j]))))
-        return std::numeric_limits<double>::infinity();
+  return o.padding_kept(c) ? worst : std::numeric_limits<double>::infinity();
+}
+
+/// Runs ganad's gemm under Precision::bf16 on one case; returns the largest error against a
+/// long-double product of the bf16-rounded operands, in units of the fp32 summation's bound
+/// (K + 2) eps (|alpha| sum_k |a_ik b_kj| + |beta c_ij|): <= 1 when only the order and
+/// rounding of the fp32 sums differ. The matrix-vector products gemv serves stay in fp32:
+/// their reference takes the operands unrounded.
+double bf16_error(const Case& c, std::uint64_t seed) {
+  Operands<float> o(c, seed);
+  const bool tiled = kernels::detail::vector_product(c.ta, c.tb, c.m, c.n, c.k, o.ldc, true) == kernels::detail::VectorProduct::none;
+  const auto operand = [&](float x) { return tiled ? kernels::round_to_bf16(x) : x; };
+  {
+    const kernels::PrecisionScope bf16(Precision::bf16);
+    o.run(c);
   }
-  return worst;
+  double worst = 0;
+  const long double eps = std::numeric_limits<float>::epsilon();
+  for (int i = 0; i < c.m; ++i)
+    for (int j = 0; j < c.n; ++j) {
+      long double sum = 0, magnitude = 0;
+      for (int p = 0; p < c.k; ++p) {
+        const long double term = (long double)operand(o.op_a(c, i, p)) * operand(o.op_b(c, p, j));
+        sum += term;
+        magnitude += std::abs(term);
+      }
+      long double want = (long double)c.alpha * sum, bound = std::abs((long double)c.alpha) * magnitude;
+      if (c.beta != 0.0) {
+        want += (long double)c.beta * o.c_before(i, j);
+        bound += std::abs((long double)c.beta * o.c_before(i, j));
+      }
+      bound = (c.k + 2) * eps * bound + std::numeric_limits<float>::min();
+      if (!std::isfinite(o.got(i, j))) return std::numeric_limits<double>::infinity();
+      worst = std::max(worst, double(std::abs(o.got(i, j) - want) / bound));
+    }
+  return o.padding_kept(c) ? worst : std::numeric_limits<double>::infinity();
 }
 
 std::vector<Case> cases() {
@@ -227,4 +275,75 @@ TEST_CASE("gemm: a PackedA gives the bits of the plain product, and serves many 
       }
     }
   }
+}
+
+TEST_CASE("gemm: bf16 products equal a long-double product of the bf16-rounded operands up to fp32 summation",
+          "[kernel][gemm][bf16]") {
+  if (!kernels::bf16_supported()) {
+    WARN("no AVX512_BF16 here: bf16 products run in fp32 (tested below)");
+    return;
+  }
+  std::uint64_t seed = 1;
+  for (const auto& c : cases()) {
+    INFO(describe(c));
+    REQUIRE(bf16_error(c, seed++) <= 1.0);
+  }
+}
+
+TEST_CASE("gemm: bf16 products differ from fp32 ones by bf16's rounding, not more", "[kernel][gemm][bf16]") {
+  // Guards the test above against passing vacuously (bf16 products that ran in fp32 would
+  // meet its bound too): where bf16 runs, the results must differ from fp32's.
+  const Case c{64, 96, 200, Trans::no, Trans::no, 1.0, 0.0, 0};
+  Operands<float> fp32(c, 7), bf16(c, 7);
+  fp32.run(c);
+  {
+    const kernels::PrecisionScope scope(Precision::bf16);
+    bf16.run(c);
+  }
+  if (kernels::bf16_supported()) CHECK(fp32.cm != bf16.cm);
+  else CHECK(fp32.cm == bf16.cm);  // the fallback: fp32's bits
+}
+
+TEST_CASE("gemm: bf16 products are bit-identical on 1, 2 and 3 threads", "[kernel][gemm][bf16][parity]") {
+  test::ThreadCount thread_guard(1);
+  const kernels::PrecisionScope bf16(Precision::bf16);
+  for (const auto& c : {Case{301, 517, 263, Trans::no, Trans::no, 1.0, 0.0, 0}, Case{1000, 40, 301, Trans::yes, Trans::no, 1.0, 1.0, 0}}) {
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      thread_guard.set(threads);
+      Operands<float> o(c, 5);
+      o.run(c);
+      results.push_back(o.cm);
+    }
+    INFO(describe(c));
+    CHECK(results[0] == results[1]);
+    CHECK(results[0] == results[2]);
+  }
+}
+
+TEST_CASE("bf16 rounding: round to nearest even, subnormals to zero, NaN quiet; as the hardware converts", "[kernel][bf16]") {
+  using kernels::to_bf16_bits;
+  CHECK(to_bf16_bits(1.0f) == 0x3f80);
+  CHECK(to_bf16_bits(std::bit_cast<float>(0x3f808000u)) == 0x3f80);  // a tie: to the even 0x3f80
+  CHECK(to_bf16_bits(std::bit_cast<float>(0x3f818000u)) == 0x3f82);  // a tie: to the even 0x3f82
+  CHECK(to_bf16_bits(std::bit_cast<float>(0x3f808001u)) == 0x3f81);  // above the tie: up
+  CHECK(to_bf16_bits(-std::numeric_limits<float>::infinity()) == 0xff80);
+  CHECK(to_bf16_bits(std::numeric_limits<float>::denorm_min()) == 0x0000);
+  CHECK(to_bf16_bits(-std::numeric_limits<float>::denorm_min()) == 0x8000);
+  CHECK(to_bf16_bits(std::numeric_limits<float>::max()) == 0x7f80);  // rounds past the largest bf16: infinity
+  CHECK(std::isnan(kernels::from_bf16_bits(to_bf16_bits(std::numeric_limits<float>::quiet_NaN()))));
+#if defined(__AVX512BF16__)
+  // Every pattern class against VCVTNEPS2BF16: random bits (all exponents, NaNs, subnormals).
+  Rng rng(3);
+  alignas(64) float in[16];
+  alignas(32) std::uint16_t out[16];
+  for (int round = 0; round < 20000; ++round) {
+    for (float& x : in) x = std::bit_cast<float>(std::uint32_t(rng.next_u64()));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out), (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(in)));
+    for (int l = 0; l < 16; ++l) {
+      INFO(std::bit_cast<std::uint32_t>(in[l]));
+      REQUIRE(to_bf16_bits(in[l]) == out[l]);
+    }
+  }
+#endif
 }

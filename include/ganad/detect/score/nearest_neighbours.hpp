@@ -160,6 +160,7 @@ class NearestNeighbours {
     // Squared distances |q|^2 + |r|^2 - 2 q.r to the references block by block; each row
     // keeps its k smallest, sorted.
     const int block = std::min(references_, 4096);
+    const kernels::PrecisionScope exact(Precision::fp32);  // distances cancel: bf16 would lose the near ones
     if (products_.size() < std::size_t(rows) * block) products_.resize(std::size_t(rows) * block);
     best_.assign(std::size_t(n) * k, std::numeric_limits<float>::infinity());
     for (int r0 = 0; r0 < references_; r0 += block) {
@@ -285,6 +286,7 @@ class NearestNeighbours {
       norms.resize(std::size_t(rows));
       embed(gan, chunk, embedded.data(), norms.data());
       out.resize(std::size_t(rows) * P);
+      const kernels::PrecisionScope exact(Precision::fp32);  // the coreset's distances, as score()'s
       kernels::gemm<float>(kernels::Trans::no, kernels::Trans::yes, rows, int(P), int(W), 1.f, embedded.data(), int(W), directions.data(),
                            int(W), 0.f, out.data(), int(P));
       std::copy_n(out.data(), std::size_t(chunk.batch) * P, projected.data() + std::size_t(r0) * P);
