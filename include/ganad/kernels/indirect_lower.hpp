@@ -69,8 +69,10 @@ class IndirectLower {
     }
   }
 
-  /// run() in this thread's product precision (precision.hpp); under bf16 after
-  /// prepare_weights(a).
+  /// out[n] = a * im2col(image[n]) (+ row_bias[i] on row i) for n < nb <= samples: a is op(w)
+  /// packed (m x C*K*K), image nb x C x H x W, out nb x m x OH*OW, in this thread's product
+  /// precision (precision.hpp; under bf16 after prepare_weights(a)). In fp32, gemm() over the
+  /// stored columns gives the same bits.
   void run(const PackedA<float>& a, int nb, const float* image, float* out, const float* row_bias) {
     if constexpr (has_bf16_tiles) {
       if (product_precision() == Precision::bf16) {
@@ -81,9 +83,8 @@ class IndirectLower {
     run_fp32(a, nb, image, out, row_bias);
   }
 
-  /// out[n] = a * im2col(image[n]) (+ row_bias[i] on row i) for n < nb <= samples: a is op(w)
-  /// packed (m x C*K*K), image nb x C x H x W, out nb x m x OH*OW. gemm() over the stored
-  /// columns gives the same bits.
+ private:
+  /// run() in fp32: the GEMM's sums over the packed panels, skipping the padding.
   void run_fp32(const PackedA<float>& a, int nb, const float* image, float* out, const float* row_bias) {
     prepare(nb, image, row_bias);
     if (a.short_rows()) products<Tr::MR_short>(a, row_bias != nullptr);
@@ -127,7 +128,6 @@ class IndirectLower {
     finish(nb, out);
   }
 
- private:
 
   struct Row {
     int k;  // in its k block: the A panel's column
