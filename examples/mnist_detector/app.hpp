@@ -27,6 +27,7 @@
 
 #include <ganad/io/idx.hpp>
 
+#include "ranks.hpp"
 #include "report.hpp"
 #include "split.hpp"
 
@@ -235,15 +236,19 @@ struct ScorerResult {
 };
 
 /// The whole pipeline for generator G. Returns the results per scorer (also printed and
-/// written to out_dir).
+/// written to out_dir). One rank of several (mpirun): the GAN trains data-parallel, each rank
+/// on its block of the training images, and the kNN scorer keeps each rank's block as its
+/// share of the references (score::ShardedNearestNeighbours); rank 0 does everything else,
+/// and the other ranks return nothing.
 template <class Generator>
-std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
+std::vector<ScorerResult> run_with(const Options& o, std::FILE* report, const ganad_detect::Ranks& ranks) {
   using DcGan = Gan<Generator, Discriminator>;
   using Reconstruction = score::Reconstruction<DcGan>;
   static_assert(Image::size == 28 * 28, "the example reads 28 x 28 MNIST images");
   const auto t_start = std::chrono::steady_clock::now();
   if (o.threads > 0) set_num_threads(o.threads);
-  Progress progress(o.quiet);
+  const bool leader = ranks.leader();
+  Progress progress(o.quiet || !leader);
   const auto normal_classes = parse_classes(o.normal);
   const std::set<std::string> wanted = [&] {
     std::set<std::string> s;
@@ -265,8 +270,11 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     if (d->images.rows != 28 || d->images.cols != 28)
       throw FormatError("images are " + std::to_string(d->images.rows) + "x" + std::to_string(d->images.cols) +
                         "; 28x28 expected (ganad-detect reads IDX files of other sizes)");
-  std::filesystem::create_directories(o.out_dir);
-  std::ofstream log(o.out_dir + "/log.jsonl");
+  std::ofstream log;  // rank 0's alone
+  if (leader) {
+    std::filesystem::create_directories(o.out_dir);
+    log.open(o.out_dir + "/log.jsonl");
+  }
   log << std::unitbuf;  // each line on disk as it happens: the log can be followed while training runs
 
   // Split: the normal training images, shuffled with the seed; 10% held out for calibration
@@ -296,7 +304,12 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   const int anomalies = std::accumulate(y_test.begin(), y_test.end(), 0);
   if (anomalies == 0 || anomalies == int(y_test.size()))
     throw ValueError("the test set needs both normal and anomalous classes (normal = " + o.normal + ")");
-  progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " + std::to_string(num_threads()) +
+  // This rank's block of the training images (all of them for one process).
+  const auto mine = block_of(int(x_train.rows()), ranks.rank(), ranks.size());
+  const RowMatrix<float> x_train_block = ranks.distributed() ? RowMatrix<float>(x_train.middleRows(mine.begin, mine.rows)) : RowMatrix<float>();
+  const RowMatrix<float>& x_shard = ranks.distributed() ? x_train_block : x_train;
+  progress.say("ganad " + std::string(version()) + " (" + simd_arch_name() + ", " +
+               (ranks.distributed() ? std::to_string(ranks.size()) + " ranks x " : std::string()) + std::to_string(num_threads()) +
                " threads; products: training " + precision_name(kernels::effective(o.train_precision)) + ", scoring " +
                precision_name(kernels::effective(o.precision)) + "), generator '" + o.arch + "': normal classes " + o.normal + "; " + std::to_string(train_rows.size()) + " training, " +
                std::to_string(held) + " calibration, " + std::to_string(test_rows.size()) + " test images (" +
@@ -314,9 +327,10 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     load(rec, o.load);
     progress.say("loaded " + o.load + " (" + std::to_string(gan.steps()) + " training steps)");
   } else {
-    gan.fit(x_train, {.epochs = o.epochs, .batch = o.batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) {
+    gan.distribute(ranks.group);
+    gan.fit(x_shard, {.epochs = o.epochs, .batch = o.batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) {
       progress.gan(p);
-      if (!p.epoch_end) return;
+      if (!p.epoch_end || !leader) return;
       char name[64];
       std::snprintf(name, sizeof name, "/samples_epoch_%02d.png", p.epoch);
       pictures::image_grid(o.out_dir + name, gan.fixed_samples().data, std::min(64, gan.fixed_samples().batch), 8);
@@ -334,7 +348,8 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
           << ",\"seconds\":" << p.seconds << ",\"discriminator_test_auroc\":" << d_auroc
           << ",\"last_weights_discriminator_test_auroc\":" << last_auroc << "}\n";
     });
-    if (want_rec) {
+    gan.distribute(nullptr);  // every rank holds the same GAN now
+    if (want_rec && leader) {
       const kernels::PrecisionScope encoder_precision(o.train_precision);
       rec.scorer().fit(gan, x_train, [&](const score::EncoderProgress& p) {
         progress.encoder(p);
@@ -342,7 +357,7 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
       });
       rec.calibrate(x_calib, {.false_positive_rate = 0.05});
     }
-    save(rec, model_path);
+    if (leader) save(rec, model_path);
     progress.say("model saved to " + model_path);
   }
 
@@ -353,50 +368,58 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
     std::vector<float> test;
   };
   std::map<std::string, Scored> raw;
-  auto collect = [&](const std::string& name, auto& det, bool fit) {
+  auto collect = [&](const std::string& name, auto& det, const RowMatrix<float>* fit_on) {  // fit_on: nullptr for no fit
     det.set_precision(o.precision);
-    if (fit) det.fit(x_train);
+    if (fit_on) det.fit(*fit_on);
     det.calibrate(x_calib, {.false_positive_rate = 0.05});
     const auto t = det.decision_function(x_test);
     raw[name] = {det.threshold(), std::vector<float>(t.data(), t.data() + t.size())};
   };
   const score::Discriminator logit({.output = DiscriminatorOutput::negative_logit});
   score::FeatureMatching feature({.averaged = averaged});
-  if (wanted.count("discriminator")) {
+  if (leader && wanted.count("discriminator")) {
     Detector det{gan, score::Discriminator()};
-    collect("discriminator", det, false);
+    collect("discriminator", det, nullptr);
   }
-  if (wanted.count("logit")) {
+  if (leader && wanted.count("logit")) {
     Detector det{gan, logit};
-    collect("logit", det, false);
+    collect("logit", det, nullptr);
   }
-  if (wanted.count("feature") || wanted.count("combined")) {
+  if (leader && (wanted.count("feature") || wanted.count("combined"))) {
     Detector det{gan, feature};
-    collect("feature", det, true);
+    collect("feature", det, &x_train);
     feature = det.scorer();
   }
-  if (wanted.count("knn")) {
-    const int keep = o.knn_references > 0 ? std::max(5, int(std::lround(o.knn_references * double(train_rows.size())))) : 0;
-    Detector det{gan, score::NearestNeighbours({.max_references = keep,
-                                                .subset = o.knn_subset == "random" ? score::ReferenceSubset::random : score::ReferenceSubset::coreset,
-                                                .averaged = averaged})};
-    collect("knn", det, true);
-    if (keep) progress.say("knn: " + std::to_string(det.scorer().references()) + " references (" + o.knn_subset + ")");
+  if (wanted.count("knn")) {  // on every rank: the references are sharded over the ranks
+    const int keep = o.knn_references > 0 ? std::max(5, int(std::lround(o.knn_references * double(x_shard.rows())))) : 0;
+    const score::NearestNeighboursOptions knn{.max_references = keep,
+                                              .subset = o.knn_subset == "random" ? score::ReferenceSubset::random : score::ReferenceSubset::coreset,
+                                              .averaged = averaged};
+    if (ranks.distributed()) {
+      Detector det{gan, score::ShardedNearestNeighbours(*ranks.group, knn)};
+      collect("knn", det, &x_shard);
+      if (keep) progress.say("knn: " + std::to_string(det.scorer().local().references()) + " references on rank 0 (" + o.knn_subset + ")");
+    } else {
+      Detector det{gan, score::NearestNeighbours(knn)};
+      collect("knn", det, &x_train);
+      if (keep) progress.say("knn: " + std::to_string(det.scorer().references()) + " references (" + o.knn_subset + ")");
+    }
   }
+  if (!leader) return {};
   if (wanted.count("knn_input")) {  // kNN on the pixels, no network
     Detector det{gan, score::NearestNeighbours({.space = score::FeatureSpace::input})};
-    collect("knn_input", det, true);
+    collect("knn_input", det, &x_train);
   }
   if (wanted.count("knn_d_unit")) {  // version 0.2's kNN: unit-length D features only
     Detector det{gan, score::NearestNeighbours({.space = score::FeatureSpace::discriminator,
                                                 .discriminator_scaling = score::FeatureScaling::unit_length, .averaged = averaged})};
-    collect("knn_d_unit", det, true);
+    collect("knn_d_unit", det, &x_train);
   }
-  if (want_rec) collect("reconstruction", rec, false);
+  if (want_rec) collect("reconstruction", rec, nullptr);
   if (wanted.count("combined")) {  // mean of the three z-scores, standardised on the held-out normals
     Detector det{gan, score::Weighted(logit, feature, rec.scorer())};
     det.scorer().standardize_on(gan, x_calib);
-    collect("combined", det, false);
+    collect("combined", det, nullptr);
   }
 
   std::vector<ScorerResult> results;
@@ -493,10 +516,10 @@ std::vector<ScorerResult> run_with(const Options& o, std::FILE* report) {
   return results;
 }
 
-/// Runs the pipeline with the generator --arch names.
-inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdout) {
-  if (o.arch == "seed") return run_with<models::DcganGenerator<float>>(o, report);
-  return run_with<models::DcganGeneratorBN<float>>(o, report);
+/// Runs the pipeline with the generator --arch names, as one process or one rank of several.
+inline std::vector<ScorerResult> run(const Options& o, std::FILE* report = stdout, const ganad_detect::Ranks& ranks = {}) {
+  if (o.arch == "seed") return run_with<models::DcganGenerator<float>>(o, report, ranks);
+  return run_with<models::DcganGeneratorBN<float>>(o, report, ranks);
 }
 
 }  // namespace mnist

@@ -8,14 +8,17 @@
 #include <stdexcept>
 
 int main(int argc, char** argv) {
-  try {
-    mnist::run(mnist::parse_args(argc, argv));
-    return 0;
-  } catch (const std::invalid_argument& help) {  // --help
-    std::fputs(help.what(), stdout);
-    return 0;
-  } catch (const ganad::Error& e) {
-    std::fprintf(stderr, "mnist_detector: %s\n", e.what());
-    return 1;
-  }
+  // Under mpirun (a build with ganad::mpi), every rank trains on its block of the images.
+  return ganad_detect::run_ranks(argc, argv, [&](ganad_detect::Ranks& ranks) {
+    try {
+      mnist::run(mnist::parse_args(argc, argv), stdout, ranks);
+      return 0;
+    } catch (const std::invalid_argument& help) {  // --help
+      if (ranks.leader()) std::fputs(help.what(), stdout);
+      return 0;
+    } catch (const ganad::Error& e) {
+      std::fprintf(stderr, "mnist_detector: %s\n", e.what());
+      return 1;
+    }
+  });
 }

@@ -8,6 +8,7 @@
 // included before Eigen includes them (kernels/simd.hpp says why).
 #include "ganad/kernels/simd.hpp"
 #include "ganad/core/bytes.hpp"
+#include "ganad/core/collective.hpp"
 #include "ganad/core/concepts.hpp"
 #include "ganad/core/error.hpp"
 #include "ganad/core/init.hpp"
@@ -34,6 +35,7 @@
 #include "ganad/detect/score/feature_matching.hpp"
 #include "ganad/detect/score/nearest_neighbours.hpp"
 #include "ganad/detect/score/reconstruction.hpp"
+#include "ganad/detect/score/sharded_nearest_neighbours.hpp"
 #include "ganad/detect/score/weighted.hpp"
 #include "ganad/detect/detector.hpp"
 #include "ganad/io/model_file.hpp"

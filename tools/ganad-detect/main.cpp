@@ -186,9 +186,8 @@ io::Dataset read_data(const gd::Options& o, gd::ModelInfo& info, bool train, con
   return d;
 }
 
-}  // namespace
 
-int main(int argc, char** argv) {
+int detect_main(int argc, char** argv, gd::Ranks& ranks) {
   CLI::App app{"ganad-detect: GAN anomaly detection on your data.\n"
                "  ganad-detect train DATA -o model.ganad      train on normal data, calibrate, save\n"
                "  ganad-detect score model.ganad DATA -o scores.csv   one score and decision per row\n"
@@ -200,6 +199,7 @@ int main(int argc, char** argv) {
   app.footer("ganad-detect COMMAND --help lists a command's flags; docs/your-data.md has a walk-through.");
   app.require_subcommand(1);
   gd::Options o;
+  o.ranks = ranks;
   std::string fpr_text, precision_text = "fp32";
   auto data_options = [&](CLI::App* c) {
     c->add_option("--label-column", o.label_column, "CSV: the label column (name or 0-based index); not a feature");
@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
     if (o.threads > 0) set_num_threads(o.threads);
     o.precision = parse_precision(precision_text, "--precision");
     auto say = [&](const std::string& s) {
-      if (!o.quiet) std::fprintf(stderr, "%s\n", s.c_str());
+      if (!o.quiet && ranks.leader()) std::fprintf(stderr, "%s\n", s.c_str());
     };
     gd::ModelInfo info;
     io::Dataset train_data;
@@ -281,4 +281,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ganad-detect: %s\n", e.what());
     return 1;
   }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Under mpirun (a build with ganad::mpi) this runs as one rank of the job (ranks.hpp).
+  return gd::run_ranks(argc, argv, [&](gd::Ranks& ranks) { return detect_main(argc, argv, ranks); });
 }

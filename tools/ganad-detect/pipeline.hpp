@@ -2,7 +2,8 @@
 // GAN, fit the default kNN scorer and, for images, an f-AnoGAN encoder for anomaly maps,
 // calibrate, save), score (one score and decision per row, in input order) and evaluate
 // (metrics and pictures). main.cpp reads the data and picks the model type; model_types.hpp
-// lists the built-in ones.
+// lists the built-in ones. Under mpirun every rank trains the GAN on its block of the rows and
+// scores its block of the data; rank 0 fits the kNN scorer, calibrates and writes.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <ganad/ganad.hpp>
 #include <ganad/io/dataset.hpp>
 
+#include "ranks.hpp"
 #include "report.hpp"
 #include "split.hpp"
 
@@ -46,6 +48,7 @@ struct Options {
   Precision precision = Precision::fp32;  // the networks' products, in training and scoring
   std::uint64_t seed = 42;
   bool quiet = false;
+  Ranks ranks;  // one process, or this rank of an MPI job (ranks.hpp)
 };
 
 /// What a saved detector knows about its data besides the networks: the model type, how
@@ -205,7 +208,7 @@ struct Pipeline {
   /// Trains on `data` (the rows of the normal classes), calibrates on a held-out part of them.
   void train(const Options& o, const io::Dataset& data, ModelInfo base) {
     info = std::move(base);
-    report::Progress progress(o.quiet);
+    report::Progress progress(o.quiet || !o.ranks.leader());
     std::vector<int> rows;
     if (!o.normal.empty()) {
       if (!data.has_labels()) throw ValueError("--normal needs labels: a label column (--label-column), class subfolders, or --labels FILE");
@@ -235,16 +238,21 @@ struct Pipeline {
       }
     }
     const RowMatrix<float> x_train = prepare(train, info, o.data), x_calib = prepare(calib, info, o.data);
-    const int batch = o.batch ? o.batch : (x_train.rows() < 10000 ? 32 : 64);
+    const int batch = o.batch ? o.batch : (x_train.rows() < 10000 ? 32 : 64);  // the global batch under MPI
     const int steps_per_epoch = int((x_train.rows() + batch - 1) / batch);
     // Default length: tables 150 epochs (the scoring study's); images about 2500 steps, 2 to 200 epochs.
     const int epochs = o.epochs ? o.epochs : images ? std::clamp((2500 + steps_per_epoch - 1) / steps_per_epoch, 2, 200) : 150;
     const int encoder_epochs = o.encoder_epochs ? o.encoder_epochs : std::max(1, epochs / 5);
     progress.say("training on " + std::to_string(x_train.rows()) + " normal rows (" + std::to_string(held) + " held out to calibrate) for " +
                  std::to_string(epochs) + " epochs of " + std::to_string(steps_per_epoch) + " steps, batch " + std::to_string(batch) + ", " +
-                 std::to_string(num_threads()) + " threads");
+                 (o.ranks.distributed() ? std::to_string(o.ranks.size()) + " ranks x " : std::string()) + std::to_string(num_threads()) + " threads");
     const auto t0 = std::chrono::steady_clock::now();
-    gan.fit(x_train, {.epochs = epochs, .batch = batch, .report_every = progress.tty() ? 5 : 0}, [&](const FitProgress& p) { progress.gan(p); });
+    const auto mine = block_of(int(x_train.rows()), o.ranks.rank(), o.ranks.size());
+    gan.distribute(o.ranks.group);
+    gan.fit(RowMatrix<float>(x_train.middleRows(mine.begin, mine.rows)), {.epochs = epochs, .batch = batch, .report_every = progress.tty() ? 5 : 0},
+            [&](const FitProgress& p) { progress.gan(p); });
+    gan.distribute(nullptr);  // the same GAN on every rank; rank 0 finishes the detector
+    if (!o.ranks.leader()) return;
     if (o.knn_memory_mb > 0) det.scorer() = score::NearestNeighbours({.memory_budget = std::size_t(o.knn_memory_mb * 1048576.0)});
     det.fit(x_train);
     if (det.scorer().references() < x_train.rows())
@@ -267,7 +275,8 @@ struct Pipeline {
 
   void score(const Options& o, const io::Dataset& data) {
     const RowMatrix<float> x = prepare(data, info, o.data);
-    const ScoreVector<float> s = det.decision_function(x);
+    const ScoreVector<float> s = scores_of(o, x);
+    if (!o.ranks.leader()) return;
     const Eigen::VectorXi d = det.decisions(s);
     write_scores_csv(o.out, data, s, d);
     if (!o.quiet)
@@ -280,7 +289,8 @@ struct Pipeline {
     const int anomalies = std::accumulate(y.begin(), y.end(), 0);
     if (anomalies == 0 || anomalies == int(y.size())) throw ValueError("evaluate needs both normal and anomalous rows");
     const RowMatrix<float> x = prepare(data, info, o.data);
-    const ScoreVector<float> s = det.decision_function(x);
+    const ScoreVector<float> s = scores_of(o, x);
+    if (!o.ranks.leader()) return;
     const std::vector<float> scores(s.data(), s.data() + s.size());
     std::filesystem::create_directories(o.out);
     const double auroc = metrics::auroc(scores, y), auprc = metrics::average_precision(scores, y);
@@ -312,6 +322,13 @@ struct Pipeline {
   }
 
  private:
+  /// decision_function(x); under MPI each rank scores its block, and every rank gets all the
+  /// scores in input order.
+  ScoreVector<float> scores_of(const Options& o, const RowMatrix<float>& x) {
+    if (!o.ranks.distributed()) return det.decision_function(x);
+    const auto mine = block_of(int(x.rows()), *o.ranks.group);
+    return gather_scores(*o.ranks.group, det.decision_function(RowMatrix<float>(x.middleRows(mine.begin, mine.rows))), int(x.rows()));
+  }
   /// Images: the most and least anomalous rows, generator samples and anomaly maps
   /// (|x - G(E(x))| of the most anomalous rows).
   void pictures(const Options& o, const RowMatrix<float>& x, const std::vector<float>& scores, const std::vector<int>& y, const io::Dataset& data) {

@@ -2,12 +2,14 @@
 /// non-saturating generator loss, Adam for both), reproducibly: the same seed and data give
 /// bit-identical weights on any number of threads. Keeps a moving average of D's weights,
 /// the discriminator the anomaly scores use (its output does not swing with the game).
+/// distribute() makes it data-parallel over a group of processes (docs/distributed.md).
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "ganad/core/bytes.hpp"
+#include "ganad/core/collective.hpp"
 #include "ganad/core/error.hpp"
 #include "ganad/core/random.hpp"
 #include "ganad/core/samples.hpp"
@@ -145,6 +148,27 @@ class Gan {
   [[nodiscard]] std::int64_t steps() const { return steps_; }
   [[nodiscard]] ConstBatchView<T, latent_shape> fixed_noise() const { return fixed_noise_.view(); }
 
+  /// Makes training data-parallel over `group` (nullptr: back to one process). Every rank
+  /// builds its Gan with the same options and calls this; it takes rank 0's state, so all
+  /// ranks start from the same bits. Afterwards train_step's batch is this rank's part of a
+  /// global batch (the ranks' parts, in rank order), fit's data is this rank's shard and its
+  /// batch the global batch. Each step sums the ranks' gradients (Collective::sum, weighted
+  /// by their share of the global batch) and every rank takes the same Adam step: weights,
+  /// averaged D, optimizer state and RNG stay bit-identical on every rank. BatchNorm
+  /// normalises with each rank's own batch statistics; the running statistics are averaged
+  /// over the ranks after each step.
+  void distribute(Collective* group) {
+    group_ = group;
+    if (!group_ || group_->size() == 1) return;
+    ByteWriter w;
+    save_state(w);
+    std::vector<std::uint8_t> bytes(w.bytes().begin(), w.bytes().end());
+    group_->broadcast(bytes);
+    ByteReader r(bytes, "Gan::distribute");
+    load_state(r);
+  }
+  [[nodiscard]] Collective* group() const { return group_; }
+
   /// One D update on `real` and on as many generated samples (labels real_label and 0),
   /// then one G update through D with D's parameters frozen (only D's input gradient is
   /// computed), then one step of the averaged D. At least 2 samples when a network has BatchNorm.
@@ -154,10 +178,11 @@ class Gan {
     const int n = real.batch;
     if (n < 1) throw ShapeError("Gan::train_step: the real batch is empty");
     const kernels::PrecisionScope precision(options_.precision);
+    const auto part = batch_part(n);
     z_.resize(n);
     dlogits_.resize(n);
     dfake_.resize(n);
-    for (T& v : z_.flat()) v = T(rng_.normal());
+    draw_normals(part, z_.flat());  // the global batch's noise, this rank's part of it
     auto& dnet = d_.net();
     g_.train();
     dnet.train();
@@ -173,7 +198,7 @@ class Gan {
     dnet.backward(fake, dlogits_.view(), {});
     double negative_loss = 0;
     if (negative_weight_ > 0) {
-      const auto neg = make_negatives(real);
+      const auto neg = make_negatives(real, part);
       const auto neg_logits = dnet.forward(neg);
       const auto q = bce_with_logits<T>(neg_logits.flat(), T(0), dlogits_.flat());
       kernels::scale<T>(std::size_t(n), T(negative_weight_), dlogits_.data());
@@ -181,7 +206,11 @@ class Gan {
       negative_loss = negative_weight_ * q.loss;
       s.d_negative = q.mean_probability;
     }
-    require_finite(r.loss + f.loss + negative_loss, dnet.grads(), "the discriminator's");
+    s.d_loss = r.loss + f.loss + negative_loss;
+    s.d_real = r.mean_probability;
+    s.d_fake = f.mean_probability;
+    sum_over_ranks(part, dnet.grads(), {&s.d_loss, &s.d_real, &s.d_fake, &s.d_negative});
+    require_finite(s.d_loss, dnet.grads(), "the discriminator's");
     d_opt_.step(dnet.params(), dnet.grads());
 
     g_.zero_grads();
@@ -189,15 +218,14 @@ class Gan {
     const auto gl = bce_with_logits<T>(logits.flat(), T(1), dlogits_.flat());
     dnet.backward(fake, dlogits_.view(), dfake_.view(), ParamGrads::skip);
     g_.backward(z_.view(), dfake_.view(), {});
-    require_finite(gl.loss, g_.grads(), "the generator's");
+    s.g_loss = gl.loss;
+    sum_over_ranks(part, g_.grads(), {&s.g_loss});
+    require_finite(s.g_loss, g_.grads(), "the generator's");
     g_opt_.step(g_.params(), g_.grads());
+    average_statistics_over_ranks();
     update_averaged_discriminator();  // after G's pass through D, the last to move D's statistics
 
     ++steps_;
-    s.d_loss = r.loss + f.loss + negative_loss;
-    s.g_loss = gl.loss;
-    s.d_real = r.mean_probability;
-    s.d_fake = f.mean_probability;
     return s;
   }
 
@@ -208,20 +236,42 @@ class Gan {
   /// Calls on_progress(const FitProgress&) after every epoch and every report_every steps;
   /// if it returns false, training stops after that step. Returns the progress of the last
   /// report. Divergence stops it with a TrainingError (see train_step).
+  /// Data-parallel (distribute()): `samples` is this rank's shard and options.batch the global
+  /// batch, split over the ranks (rank r takes batch / size, one more if r < batch % size).
+  /// An epoch is ceil(total rows / batch) steps; each rank walks its shard in its own shuffled
+  /// order, starting over where it runs out (shards of unequal size).
   template <class Callback>
   FitProgress fit(const Samples<T>& samples, const FitOptions& fo, Callback&& on_progress) {
     const auto data = samples.template as<image_shape>("Gan::fit");
-    if (data.rows < 1) throw ShapeError("Gan::fit: no training data");
     if (fo.batch < 1 || fo.epochs < 0 || fo.report_every < 0)
       throw ValueError("Gan::fit: need batch >= 1, epochs >= 0 and report_every >= 0");
+    const bool parallel = group_ && group_->size() > 1;
+    if (data.rows < 1) {
+      if (parallel)  // the other ranks wait in their first step: end the job (docs/distributed.md, "Faults")
+        throw ShapeError("Gan::fit: rank " + std::to_string(group_->rank()) + " has no training data (an empty shard)");
+      throw ShapeError("Gan::fit: no training data");
+    }
     detail::check_finite(data, 0, data.rows, "Gan::fit");
     const int n = data.rows;
     std::vector<int> order(n);
     std::vector<std::pair<int, int>> batches;  // [begin, end) into order
-    for (int b = 0; b < n; b += fo.batch) batches.emplace_back(b, std::min(n, b + fo.batch));
-    if (batches.size() > 1 && batches.back().second - batches.back().first == 1) {
-      batches.pop_back();
-      batches.back().second = n;
+    if (parallel) {
+      const int ranks = group_->size(), rank = group_->rank();
+      if (fo.batch < ranks)
+        throw ValueError("Gan::fit: the global batch (" + std::to_string(fo.batch) + ") must be at least the number of ranks (" +
+                         std::to_string(ranks) + ")");
+      std::vector<double> rows{double(n)};
+      group_->sum(rows);
+      const int local = fo.batch / ranks + (rank < fo.batch % ranks ? 1 : 0);
+      const int steps = int((std::int64_t(rows[0]) + fo.batch - 1) / fo.batch);
+      order.resize(std::size_t(steps) * std::size_t(local));
+      for (int b = 0; b < steps; ++b) batches.emplace_back(b * local, (b + 1) * local);
+    } else {
+      for (int b = 0; b < n; b += fo.batch) batches.emplace_back(b, std::min(n, b + fo.batch));
+      if (batches.size() > 1 && batches.back().second - batches.back().first == 1) {
+        batches.pop_back();
+        batches.back().second = n;
+      }
     }
     int max_batch = 0;
     for (const auto& [b0, b1] : batches) max_batch = std::max(max_batch, b1 - b0);
@@ -231,8 +281,19 @@ class Gan {
     p.epochs = fo.epochs;
     p.steps_per_epoch = int(batches.size());
     for (int epoch = 1; epoch <= fo.epochs; ++epoch) {
-      std::iota(order.begin(), order.end(), 0);
-      rng_.shuffle(order.begin(), order.end());
+      if (parallel) {  // the shard in an order of this rank's own, from one draw of the shared RNG
+        Rng shard_rng(derive_seed(rng_.next_u64(), std::uint64_t(group_->rank()) + 1));
+        for (std::size_t i = 0; i < order.size(); i += std::size_t(n)) {
+          const auto m = std::min(order.size() - i, std::size_t(n));
+          std::vector<int> pass(std::size_t(n) + 0u);
+          std::iota(pass.begin(), pass.end(), 0);
+          shard_rng.shuffle(pass.begin(), pass.end());
+          std::copy_n(pass.begin(), m, order.begin() + std::ptrdiff_t(i));
+        }
+      } else {
+        std::iota(order.begin(), order.end(), 0);
+        rng_.shuffle(order.begin(), order.end());
+      }
       GanStepStats sum;
       long images = 0;
       const auto epoch_start = std::chrono::steady_clock::now();
@@ -242,12 +303,13 @@ class Gan {
           std::copy_n(data.row(order[i]), image_shape::size, real_.data() + std::size_t(i - b0) * image_shape::size);
         const int nb = b1 - b0;
         const auto s = train_step(ConstBatchView<T, image_shape>{real_.data(), nb});
-        sum.d_loss += s.d_loss * nb;
-        sum.g_loss += s.g_loss * nb;
-        sum.d_real += s.d_real * nb;
-        sum.d_fake += s.d_fake * nb;
-        sum.d_negative += s.d_negative * nb;
-        images += nb;
+        const int global = parallel ? fo.batch : nb;  // the statistics are the global batch's
+        sum.d_loss += s.d_loss * global;
+        sum.g_loss += s.g_loss * global;
+        sum.d_real += s.d_real * global;
+        sum.d_fake += s.d_fake * global;
+        sum.d_negative += s.d_negative * global;
+        images += global;
         const bool epoch_end = bi + 1 == batches.size();
         const bool periodic = fo.report_every > 0 && (bi + 1) % std::size_t(fo.report_every) == 0;
         if (epoch_end || periodic) {
@@ -342,30 +404,87 @@ class Gan {
                         ". The GAN keeps its weights from before this update (all finite; save them to inspect). "
                         "Lower the learning rates, or check the data's scale (the DCGAN expects values in [-1, 1]).");
   }
-  /// The real batch plus N(0, (negative_noise sigma)^2) noise, sigma^2 the batch's mean
+  /// Where this rank's batch lies in the global batch of a step: samples [offset, offset + n)
+  /// of `global` (one process: all of it).
+  struct BatchPart {
+    int offset = 0, n = 0, global = 0;
+  };
+  BatchPart batch_part(int n) {
+    if (!group_ || group_->size() == 1) return {0, n, n};
+    const float mine = float(n);  // exact: batch sizes are far below 2^24
+    part_sizes_.resize(std::size_t(group_->size()));
+    group_->all_gather(std::span<const float>(&mine, 1), part_sizes_);
+    BatchPart p{0, n, 0};
+    for (int r = 0; r < group_->size(); ++r) {
+      if (r < group_->rank()) p.offset += int(part_sizes_[std::size_t(r)]);
+      p.global += int(part_sizes_[std::size_t(r)]);
+    }
+    return p;
+  }
+  /// Normals for the whole global batch from the GAN's RNG (the same stream on every rank),
+  /// keeping this rank's part: the RNG stays identical across ranks, and one process with the
+  /// global batch draws the same noise.
+  void draw_normals(const BatchPart& part, std::span<T> out) {
+    const std::size_t per = out.size() / std::size_t(part.n);
+    const std::size_t begin = std::size_t(part.offset) * per, end = begin + out.size();
+    for (std::size_t j = 0; j < std::size_t(part.global) * per; ++j) {
+      const double v = rng_.normal();
+      if (j >= begin && j < end) out[j - begin] = T(v);
+    }
+  }
+  /// Turns this rank's gradients and statistics (means over its batch) into the global
+  /// batch's: weighted by the rank's share, summed over the ranks. No-op for one process.
+  void sum_over_ranks(const BatchPart& part, std::span<T> grads, std::initializer_list<double*> stats) {
+    if (!group_ || group_->size() == 1) return;
+    const double share = double(part.n) / double(part.global);
+    kernels::scale<T>(grads.size(), T(share), grads.data());
+    group_->sum(grads);
+    stats_.clear();
+    for (const double* v : stats) stats_.push_back(*v * share);
+    group_->sum(stats_);
+    std::size_t k = 0;
+    for (double* v : stats) *v = stats_[k++];
+  }
+  /// BatchNorm's running statistics: the mean over the ranks, so that they stay identical.
+  void average_statistics_over_ranks() {
+    if (!group_ || group_->size() == 1) return;
+    const T inverse = T(1) / T(group_->size());
+    auto average = [&](std::span<T> s) {
+      group_->sum(s);
+      kernels::scale<T>(s.size(), inverse, s.data());
+    };
+    g_.for_each_state(average);
+    d_.net().for_each_state(average);
+  }
+  /// The real batch plus N(0, (negative_noise sigma)^2) noise, sigma^2 the global batch's mean
   /// per-feature variance (in double, in a fixed order: the same bits on any thread count).
-  ConstBatchView<T, image_shape> make_negatives(ConstBatchView<T, image_shape> real) {
+  ConstBatchView<T, image_shape> make_negatives(ConstBatchView<T, image_shape> real, const BatchPart& part) {
     const int n = real.batch;
     constexpr std::size_t F = image_shape::size;
     negatives_.resize(n);
-    double var = 0;
-    if (n > 1) {
-      for (std::size_t c = 0; c < F; ++c) {
-        double sum = 0, sum2 = 0;
-        for (int i = 0; i < n; ++i) {
-          const double v = real.data[std::size_t(i) * F + c];
-          sum += v, sum2 += v * v;
-        }
-        var += std::max(sum2 / n - (sum / n) * (sum / n), 0.0);
+    moments_.assign(2 * F, 0.0);  // per feature: sum, sum of squares
+    for (std::size_t c = 0; c < F; ++c)
+      for (int i = 0; i < n; ++i) {
+        const double v = real.data[std::size_t(i) * F + c];
+        moments_[2 * c] += v, moments_[2 * c + 1] += v * v;
       }
+    if (group_ && group_->size() > 1) group_->sum(moments_);
+    const int m = part.global;
+    double var = 0;
+    if (m > 1) {
+      for (std::size_t c = 0; c < F; ++c) var += std::max(moments_[2 * c + 1] / m - (moments_[2 * c] / m) * (moments_[2 * c] / m), 0.0);
       var /= double(F);
     }
     const double sigma = options_.negative_noise * (var > 0 ? std::sqrt(var) : 1.0);
-    for (int i = 0; i < n; ++i) {
+    for (int g = 0; g < m; ++g) {  // every sample's draws, so the RNG stays the same on every rank
+      const int i = g - part.offset;
+      const bool mine = i >= 0 && i < n;
       const double si = sigma * std::exp2(rng_.uniform(-2.0, 2.0));  // log-uniform in [sigma / 4, 4 sigma]: near and far
       for (std::size_t c = 0; c < F; ++c) {
+        const double e = rng_.normal();
+        if (!mine) continue;
         const std::size_t j = std::size_t(i) * F + c;
-        negatives_.data()[j] = T(double(real.data[j]) + si * rng_.normal());
+        negatives_.data()[j] = T(double(real.data[j]) + si * e);
       }
     }
     return negatives_.view();
@@ -401,6 +520,9 @@ class Gan {
   Adam<T> g_opt_, d_opt_;
   Rng rng_;
   std::int64_t steps_ = 0;
+  Collective* group_ = nullptr;
+  std::vector<float> part_sizes_;
+  std::vector<double> stats_, moments_;
   Batch<T, latent_shape> z_, fixed_noise_;
   Batch<T, Flat<1>> dlogits_;
   Batch<T, image_shape> dfake_, real_, negatives_;

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "ganad/core/collective.hpp"
 #include "ganad/core/random.hpp"
 #include "ganad/detect/scorer.hpp"
 #include "ganad/kernels/gemm.hpp"
@@ -87,8 +88,10 @@ class NearestNeighbours {
   /// The scaling of D's features in use since fit(): the option, or its default for the data.
   [[nodiscard]] FeatureScaling discriminator_scaling() const { return discriminator_scaling_; }
 
+  /// With a `group` (ShardedNearestNeighbours), `normal` is this rank's shard: the scaling is
+  /// the whole data's (the ranks' sums added), the references this shard's.
   template <class Gan>
-  void fit(Gan& gan, const Samples<typename Gan::T>& normal) {
+  void fit(Gan& gan, const Samples<typename Gan::T>& normal, Collective* group = nullptr) {
     using T = typename Gan::T;
     using Image = typename Gan::image_shape;
     const auto src = normal.template as<Image>("score::NearestNeighbours::fit");
@@ -127,7 +130,13 @@ class NearestNeighbours {
         for (std::size_t c = 0; c < n; ++c) sum[offset + c] += double(v[c]), sum2[offset + c] += double(v[c]) * double(v[c]);
       });
     });
-    next.set_scaling(sum, sum2, chosen.rows);
+    std::vector<double> rows_seen{double(chosen.rows)};
+    if (group && group->size() > 1) {
+      group->sum(sum);
+      group->sum(sum2);
+      group->sum(rows_seen);
+    }
+    next.set_scaling(sum, sum2, rows_seen[0]);
     if (coreset) chosen = pick(next.coreset_rows(gan, chosen, staging, keep), picked);
     // Pass 2: the references' embeddings and squared lengths.
     const int r_count = chosen.rows;
@@ -144,6 +153,20 @@ class NearestNeighbours {
 
   template <class Gan>
   void score(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, std::span<typename Gan::T> out) {
+    const int n = x.batch, k = std::min(options_.k, references_);
+    nearest(gan, x);
+    for (int i = 0; i < n; ++i) out[std::size_t(i)] = typename Gan::T(mean_distance(std::span<const float>(best_.data() + std::size_t(i) * k, std::size_t(k))));
+  }
+  /// The score from a row's k smallest squared distances, in ascending order.
+  [[nodiscard]] static double mean_distance(std::span<const float> nearest_squared) {
+    double sum = 0;
+    for (const float d2 : nearest_squared) sum += std::sqrt(double(d2));
+    return sum / double(nearest_squared.size());
+  }
+  /// The k' = min(k, references()) smallest squared distances of each row of x to the
+  /// references, ascending: row i's at [i k', (i + 1) k'). Valid until the next call.
+  template <class Gan>
+  std::span<const float> nearest(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x) {
     detail::require_fitted(fitted(), "score::NearestNeighbours");
     if (input_size_ != (uses_input() ? Gan::image_shape::size : 0) || feature_size_ != (uses_discriminator() ? feature_size_of<Gan>() : 0))
       throw ShapeError("score::NearestNeighbours: fitted on samples or a discriminator of another shape");
@@ -180,11 +203,7 @@ class NearestNeighbours {
         }
       });
     }
-    for (int i = 0; i < n; ++i) {
-      double sum = 0;
-      for (int j = 0; j < k; ++j) sum += std::sqrt(double(best_[std::size_t(i) * k + j]));
-      out[std::size_t(i)] = typename Gan::T(sum / k);
-    }
+    return {best_.data(), std::size_t(n) * std::size_t(k)};
   }
 
   [[nodiscard]] std::string describe() const { return "score::NearestNeighbours"; }
@@ -348,7 +367,7 @@ class NearestNeighbours {
     }
   }
   /// shift_ and scale_ per feature (embedding = (v - shift) * scale) from the references' sums.
-  void set_scaling(const std::vector<double>& sum, const std::vector<double>& sum2, int rows) {
+  void set_scaling(const std::vector<double>& sum, const std::vector<double>& sum2, double rows) {
     shift_.assign(width_, 0.0);
     scale_.assign(width_, 1.0);
     const double n = rows;
