@@ -446,15 +446,23 @@ class Gan {
     for (double* v : stats) *v = stats_[k++];
   }
   /// BatchNorm's running statistics: the mean over the ranks, so that they stay identical.
+  /// Every layer's in one sum (one message round, not one per layer).
   void average_statistics_over_ranks() {
-    if (!group_ || group_->size() == 1) return;
-    const T inverse = T(1) / T(group_->size());
-    auto average = [&](std::span<T> s) {
-      group_->sum(s);
-      kernels::scale<T>(s.size(), inverse, s.data());
+    if (!group_ || group_->size() == 1 || G::state_count + D::state_count == 0) return;
+    statistics_.resize(G::state_count + D::state_count);
+    std::size_t k = 0;
+    auto gather = [&](std::span<T> s) { k = std::copy(s.begin(), s.end(), statistics_.begin() + std::ptrdiff_t(k)) - statistics_.begin(); };
+    g_.for_each_state(gather);
+    d_.net().for_each_state(gather);
+    group_->sum(statistics_);
+    kernels::scale<T>(statistics_.size(), T(1) / T(group_->size()), statistics_.data());
+    k = 0;
+    auto scatter = [&](std::span<T> s) {
+      std::copy_n(statistics_.begin() + std::ptrdiff_t(k), s.size(), s.begin());
+      k += s.size();
     };
-    g_.for_each_state(average);
-    d_.net().for_each_state(average);
+    g_.for_each_state(scatter);
+    d_.net().for_each_state(scatter);
   }
   /// The real batch plus N(0, (negative_noise sigma)^2) noise, sigma^2 the global batch's mean
   /// per-feature variance (in double, in a fixed order: the same bits on any thread count).
@@ -522,6 +530,7 @@ class Gan {
   std::int64_t steps_ = 0;
   Collective* group_ = nullptr;
   std::vector<float> part_sizes_;
+  std::vector<T> statistics_;
   std::vector<double> stats_, moments_;
   Batch<T, latent_shape> z_, fixed_noise_;
   Batch<T, Flat<1>> dlogits_;
