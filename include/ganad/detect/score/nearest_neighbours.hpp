@@ -153,9 +153,9 @@ class NearestNeighbours {
 
   template <class Gan>
   void score(Gan& gan, ConstBatchView<typename Gan::T, typename Gan::image_shape> x, std::span<typename Gan::T> out) {
-    const int n = x.batch, k = std::min(options_.k, references_);
-    nearest(gan, x);
-    for (int i = 0; i < n; ++i) out[std::size_t(i)] = typename Gan::T(mean_distance(std::span<const float>(best_.data() + std::size_t(i) * k, std::size_t(k))));
+    const std::size_t k = std::size_t(std::min(options_.k, references_));
+    const auto near = nearest(gan, x);
+    for (std::size_t i = 0; i < std::size_t(x.batch); ++i) out[i] = typename Gan::T(mean_distance(near.subspan(i * k, k)));
   }
   /// The score from a row's k smallest squared distances, in ascending order.
   [[nodiscard]] static double mean_distance(std::span<const float> nearest_squared) {
