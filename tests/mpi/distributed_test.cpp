@@ -11,30 +11,19 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "ganad/distributed/mpi.hpp"
 #include "ganad/ganad.hpp"
-#include "support/small_gan.hpp"
+#include "support/data_parallel.hpp"
 
 namespace {
 
 using namespace ganad;
 mpi::Communicator* world = nullptr;
 
-// Without BatchNorm anywhere: data-parallel training then computes the same sums as one
-// process, ordered differently.
-using PlainG = Sequential<float, Flat<4>, Dense<18>, LeakyReLU<>, Reshape<Shape<2, 3, 3>>, ConvTranspose2D<1, 4, Stride<2>, Same>, Tanh>;
-using PlainGan = Gan<PlainG, test::SmallD>;
-// A table (Flat input): off-distribution negatives are on by default.
-using TableG = Sequential<float, Flat<3>, Dense<8>, LeakyReLU<>, Dense<5>>;
-using TableD = Sequential<float, Flat<5>, Dense<12>, LeakyReLU<>, Dense<1>>;
-using TableGan = Gan<TableG, TableD>;
+using namespace ganad::test;
 
-template <class Model>
-std::vector<std::uint8_t> state_bytes(const Model& m) {
-  ByteWriter w;
-  m.save_state(w);
-  return {w.bytes().begin(), w.bytes().end()};
-}
 /// True on every rank when every rank holds the same bytes as rank 0.
 bool same_on_every_rank(const std::vector<std::uint8_t>& mine, Collective& group) {
   auto zeros = mine;
@@ -43,37 +32,9 @@ bool same_on_every_rank(const std::vector<std::uint8_t>& mine, Collective& group
   group.sum(differs);
   return differs[0] == 0.0;
 }
-/// The global batch of step `step`: `n` samples, the same on every rank.
-template <class Shape>
-Batch<float, Shape> global_batch(int n, int step) {
-  if constexpr (Shape::is_flat) {
-    Batch<float, Shape> b(n);
-    Rng rng(1000 + std::uint64_t(step));
-    for (float& v : b.flat()) v = float(rng.normal(0.5, 1.0));
-    return b;
-  } else {
-    return test::blobs(n, 1000 + std::uint64_t(step));
-  }
-}
-/// This rank's part of a global batch (block_of).
-template <class Shape>
-Batch<float, Shape> my_part(const Batch<float, Shape>& global, const Collective& group) {
-  const auto b = block_of(global.batch(), group);
-  Batch<float, Shape> part(b.rows);
-  std::copy_n(global.data() + std::size_t(b.begin) * Shape::size, std::size_t(b.rows) * Shape::size, part.data());
-  return part;
-}
 template <class G>
 void train_parts(G& gan, int steps, int global) {
-  for (int s = 0; s < steps; ++s) {
-    const auto part = my_part(global_batch<typename G::image_shape>(global, s), *world);
-    gan.train_step(part.view());
-  }
-}
-float max_abs_difference(std::span<const float> a, std::span<const float> b) {
-  float m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-  return m;
+  test::train_parts(gan, steps, global, *world);
 }
 
 }  // namespace
@@ -201,7 +162,11 @@ TEST_CASE("data-parallel fit: shards, global batch, reports of the global batch"
 }
 
 TEST_CASE("checkpoints: rank 0 writes, training resumes bit for bit on as many ranks, and on another number of ranks", "[mpi][gan][checkpoint]") {
-  const std::string path = (std::filesystem::temp_directory_path() / "ganad_mpi_checkpoint.ganad").string();
+  std::vector<double> job{world->rank() == 0 ? double(::getpid()) : 0.0};  // rank 0's pid: a name of this job's own
+  world->sum(job);
+  const auto tmp = std::filesystem::temp_directory_path();
+  const std::string stem = "ganad_mpi_checkpoint_" + std::to_string(std::int64_t(job[0]));
+  const std::string path = (tmp / (stem + ".ganad")).string(), path_one = (tmp / (stem + "_one_rank.ganad")).string();
   test::SmallGan straight({.seed = 21});
   straight.distribute(world);
   train_parts(straight, 4, 8);
@@ -228,18 +193,18 @@ TEST_CASE("checkpoints: rank 0 writes, training resumes bit for bit on as many r
     const auto s = one.train_step(global_batch<Shape<1, 6, 6>>(8, 2).view());
     CHECK(std::isfinite(s.d_loss));
     CHECK(one.steps() == 3);
-    if (world->rank() == 0) save(one, path);  // one rank's checkpoint, read by all ranks next
+    if (world->rank() == 0) save(one, path_one);  // one rank's checkpoint, read by all ranks next (another file: rank 1 may still be reading `path`)
   }
   MPI_Comm_free(&alone_comm);
   world->barrier();
   test::SmallGan again({.seed = 2});
-  load(again, path);
+  load(again, path_one);
   again.distribute(world);
   train_parts(again, 1, 8);
   CHECK(again.steps() == 4);
   CHECK(same_on_every_rank(state_bytes(again), *world));
   world->barrier();
-  if (world->rank() == 0) std::filesystem::remove(path);
+  if (world->rank() == 0) std::filesystem::remove(path), std::filesystem::remove(path_one);
 }
 
 TEST_CASE("distributed scoring: each rank scores its block; every rank gets the scores in input order, as one process's", "[mpi][score]") {
