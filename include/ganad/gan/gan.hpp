@@ -150,7 +150,8 @@ class Gan {
 
   /// Makes training data-parallel over `group` (nullptr: back to one process). Every rank
   /// builds its Gan with the same options and calls this; it takes rank 0's state, so all
-  /// ranks start from the same bits. Afterwards train_step's batch is this rank's part of a
+  /// ranks start from the same bits, and a rank whose training options differ from rank 0's
+  /// gets a ValueError (the seed may differ: rank 0's RNG state is taken). Afterwards train_step's batch is this rank's part of a
   /// global batch (the ranks' parts, in rank order), fit's data is this rank's shard and its
   /// batch the global batch. Each step sums the ranks' gradients (Collective::sum, weighted
   /// by their share of the global batch) and every rank takes the same Adam step: weights,
@@ -166,6 +167,12 @@ class Gan {
     group_->broadcast(bytes);
     ByteReader r(bytes, "Gan::distribute");
     load_state(r);
+    std::vector<std::uint8_t> options = training_options(), rank0 = options;
+    group_->broadcast(rank0);
+    if (options != rank0)
+      throw ValueError("Gan::distribute: rank " + std::to_string(group_->rank()) +
+                       "'s GanOptions differ from rank 0's (learning rates, Adam, real_label, averaging, negatives or precision); "
+                       "every rank must build its Gan with the same options");
   }
   [[nodiscard]] Collective* group() const { return group_; }
 
@@ -403,6 +410,15 @@ class Gan {
                         (loss_ok ? "gradient is not finite" : "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite")) +
                         ". The GAN keeps its weights from before this update (all finite; save them to inspect). "
                         "Lower the learning rates, or check the data's scale (the DCGAN expects values in [-1, 1]).");
+  }
+  /// The options that shape every step, as bytes (distribute() compares them across ranks).
+  [[nodiscard]] std::vector<std::uint8_t> training_options() const {
+    ByteWriter w;
+    for (const AdamOptions& a : {options_.g_optimizer, options_.d_optimizer})
+      for (const double v : {a.lr, a.beta1, a.beta2, a.eps, a.weight_decay}) w.put_float(v);
+    for (const double v : {options_.real_label, options_.discriminator_averaging, negative_weight_, options_.negative_noise}) w.put_float(v);
+    w.put(std::uint8_t(options_.precision));
+    return {w.bytes().begin(), w.bytes().end()};
   }
   /// Where this rank's batch lies in the global batch of a step: samples [offset, offset + n)
   /// of `global` (one process: all of it).

@@ -73,6 +73,20 @@ TEST_CASE("Gan::distribute on 2 ranks: the same bits on both, run after run; one
   CHECK(ranks[0] != w);  // the sums' order differs: equal to rounding, not bits (the check above is not vacuous)
 }
 
+TEST_CASE("Gan::distribute: a rank whose training options differ from rank 0's gets a ValueError naming it", "[gan][distributed]") {
+  const auto outcome = on_ranks<std::string>(2, [](Collective& group) {
+    SmallGan gan({.seed = 1, .d_optimizer = {.lr = group.rank() == 0 ? 2e-4 : 1e-3}});
+    try {
+      gan.distribute(&group);
+      return std::string("accepted");
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+  });
+  CHECK(outcome[0] == "accepted");
+  CHECK_THAT(outcome[1], Catch::Contains("rank 1's GanOptions differ from rank 0's"));
+}
+
 TEST_CASE("ShardedNearestNeighbours on 2 ranks: one process's NearestNeighbours scores; gather_scores in input order", "[detect][distributed]") {
   SmallGan gan({.seed = 40});
   for (int s = 0; s < 2; ++s) gan.train_step(global_batch<Shape<1, 6, 6>>(8, s).view());
