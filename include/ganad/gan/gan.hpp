@@ -260,7 +260,7 @@ class Gan {
     }
     detail::check_finite(data, 0, data.rows, "Gan::fit");
     const int n = data.rows;
-    std::vector<int> order(n);
+    std::vector<int> order(n), pass;  // pass: one shuffled walk of this rank's shard (data-parallel)
     std::vector<std::pair<int, int>> batches;  // [begin, end) into order
     if (parallel) {
       const int ranks = group_->size(), rank = group_->rank();
@@ -290,9 +290,9 @@ class Gan {
     for (int epoch = 1; epoch <= fo.epochs; ++epoch) {
       if (parallel) {  // the shard in an order of this rank's own, from one draw of the shared RNG
         Rng shard_rng(derive_seed(rng_.next_u64(), std::uint64_t(group_->rank()) + 1));
+        pass.resize(std::size_t(n));
         for (std::size_t i = 0; i < order.size(); i += std::size_t(n)) {
           const auto m = std::min(order.size() - i, std::size_t(n));
-          std::vector<int> pass(std::size_t(n) + 0u);
           std::iota(pass.begin(), pass.end(), 0);
           shard_rng.shuffle(pass.begin(), pass.end());
           std::copy_n(pass.begin(), m, order.begin() + std::ptrdiff_t(i));
